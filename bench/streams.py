@@ -1,0 +1,136 @@
+"""``scripts/bench streams``: streaming throughput, bare grpc.aio vs the mesh client.
+
+One echo server (child process, auth on). Cases (each a JSON line, ``ratio`` = mesh /
+raw messages per second, median over rounds that alternate raw and mesh):
+
+* ``server-stream c{N}``: N concurrent ``EchoStream`` calls of ``--messages`` messages each.
+* ``bidi c{N}``: N concurrent ``EchoBidi`` calls, each writing ``--messages`` messages
+  while reading the echoes (windowed: at most 64 unanswered), so both directions flow.
+
+The mesh side is ``MeshClient`` over an ``InMemoryRegistry`` holding the server's address
+(balancing, breakers, telemetry on). Goal: ratio >= 0.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+from typing import Any
+
+from grpc import aio
+from lilo.echo.v1 import echo_service_pb2 as pb
+from lilo.echo.v1 import echo_service_pb2_grpc as pb_grpc
+
+from bench.common import ChildServices, dev_identity, emit, state_dir
+
+ECHO = "lilo.echo.v1.EchoService"
+
+
+async def server_stream(stub: Any, md: Any, concurrency: int, messages: int) -> float:
+    request = pb.EchoStreamRequest(payload="x" * 64, count=messages)
+
+    async def one() -> int:
+        n = 0
+        async for _ in stub.EchoStream(request, metadata=md):
+            n += 1
+        return n
+
+    start = time.perf_counter()
+    counts = await asyncio.gather(*(one() for _ in range(concurrency)))
+    return sum(counts) / (time.perf_counter() - start)
+
+
+async def bidi(stub: Any, md: Any, concurrency: int, messages: int) -> float:
+    async def one() -> int:
+        call = stub.EchoBidi(metadata=md)
+        window = asyncio.Semaphore(64)
+
+        async def send() -> None:
+            for _ in range(messages):
+                await window.acquire()
+                await call.write(pb.EchoBidiRequest(payload="x" * 64))
+            await call.done_writing()
+
+        writer = asyncio.ensure_future(send())
+        n = 0
+        async for _ in call:
+            n += 1
+            window.release()
+        await writer
+        return n
+
+    start = time.perf_counter()
+    counts = await asyncio.gather(*(one() for _ in range(concurrency)))
+    return sum(counts) / (time.perf_counter() - start)
+
+
+async def run(address: str, token: str, args: argparse.Namespace) -> None:
+    md = [("authorization", f"Bearer {token}")]
+    raw_channel = aio.insecure_channel(address)
+    raw = pb_grpc.EchoServiceStub(raw_channel)
+
+    from mesh.client import MeshClient
+    from mesh.registry import InMemoryRegistry, InstanceRecord
+
+    registry = InMemoryRegistry()
+    await registry.register(
+        InstanceRecord(service=ECHO, instance_id="echo-0", address=address), ttl=600
+    )
+    client = MeshClient(registry)
+    channel = client.channel(ECHO)
+    await channel.wait_for_endpoints(1, timeout=10)
+    mesh = pb_grpc.EchoServiceStub(channel)
+
+    for name, fn in (("server-stream", server_stream), ("bidi", bidi)):
+        for concurrency in args.concurrency:
+            await fn(raw, md, concurrency, args.messages // 10)  # warm up both paths
+            await fn(mesh, md, concurrency, args.messages // 10)
+            raws, meshes = [], []
+            for _ in range(args.rounds):
+                raws.append(await fn(raw, md, concurrency, args.messages))
+                meshes.append(await fn(mesh, md, concurrency, args.messages))
+            ratios = [m / r for m, r in zip(meshes, raws, strict=True)]
+            emit(
+                {
+                    "bench": "streams",
+                    "case": f"{name} c{concurrency}",
+                    "baseline": "raw grpc.aio",
+                    "baseline_msgs_per_s": round(statistics.median(raws)),
+                    "msgs_per_s": round(statistics.median(meshes)),
+                    "ratio": round(statistics.median(ratios), 3),
+                    "ratio_worst": round(min(ratios), 3),
+                    "messages_per_stream": args.messages,
+                    "rounds": args.rounds,
+                    "goal_ratio": 0.9,
+                }
+            )
+    await client.close()
+    await registry.close()
+    await raw_channel.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="scripts/bench streams")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 100])
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.messages, args.concurrency = 3, 1000, [1, 16]
+
+    state = state_dir()
+    jwks, token = dev_identity(state)
+    children = ChildServices({"LILO_JWKS_FILE": jwks, "PATH": os.environ["PATH"]})
+    try:
+        (address,) = children.start("services.echo", 1)
+        asyncio.run(run(address, token, args))
+    finally:
+        children.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""``python -m gateway_rest``: run the REST gateway on 127.0.0.1.
+
+Environment: ``LILO_REGISTRY_URL`` or ``REDIS_URL`` (discovery; default in-memory),
+``LILO_GATEWAY_PORT`` (default 8090, 0 picks a free port), ``LILO_CORS_ORIGINS``,
+``LILO_GATEWAY_DEFAULT_TIMEOUT`` and the other settings of ``GatewayConfig.from_env``,
+``LILO_DESCRIPTOR_SET`` (default generated/descriptor_set.binpb), ``LILO_LOG_LEVEL``.
+
+Prints ``READY gateway 127.0.0.1:PORT`` on stdout once the socket listens (scripts/up waits
+for it). SIGTERM and SIGINT stop accepting, let open requests finish, run the lifespan
+shutdown (closing the mesh client) and exit 0. Bad configuration exits 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import uvicorn
+
+from gateway_rest.app import DEFAULT_DESCRIPTOR_SET, create_app
+from gateway_rest.config import GatewayConfig, port_from_env
+from mesh.config import registry_url_from_env
+from mesh.registry import registry_from_url
+from mesh.telemetry import configure_logging
+
+
+async def serve() -> int:
+    try:
+        config = GatewayConfig.from_env()
+        port = port_from_env()
+    except ValueError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    registry = registry_from_url(registry_url_from_env())
+    app = create_app(
+        registry=registry,
+        descriptor_set_path=os.environ.get("LILO_DESCRIPTOR_SET", str(DEFAULT_DESCRIPTOR_SET)),
+        config=config,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_config=None,  # keep the mesh's JSON logging
+            access_log=False,
+        )
+    )
+    task = asyncio.create_task(server.serve())  # uvicorn installs SIGTERM/SIGINT handlers
+    try:
+        while not server.started:
+            if task.done():
+                return 1  # could not bind or lifespan failed; uvicorn logged why
+            await asyncio.sleep(0.02)
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        print(f"READY gateway 127.0.0.1:{bound}", flush=True)
+        await task
+        return 0
+    finally:
+        await registry.close()
+
+
+def main() -> None:
+    configure_logging(os.environ.get("LILO_LOG_LEVEL", "INFO"))
+    sys.exit(asyncio.run(serve()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""The server interceptor: every call passes the same stages, in this order.
+
+    error mapping -> deadline -> auth -> audit -> metrics/tracing -> handler
+
+* error mapping: ``ServiceError`` becomes its status; anything unexpected becomes
+  INTERNAL with a reference id (logged with its traceback, never sent).
+* deadline: the caller's deadline is put in ``mesh.context`` for outgoing calls.
+* auth: the rpc's ``AccessRule`` (from its proto) is enforced by an
+  ``AccessController``; an rpc without a rule is denied.
+* audit: a PHI rpc is recorded before the handler runs; if the record cannot be
+  written, the call fails with UNAVAILABLE (fail closed).
+* metrics: ``grpc_server_*`` series. Traces come from OpenTelemetry's own
+  interceptor, which ``MeshServer`` installs ahead of this one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import grpc
+from grpc import aio
+
+from mesh import context, telemetry
+from mesh.policy import MethodPolicy, method_policy
+from mesh.status import ServiceError, Unavailable
+
+log = logging.getLogger(__name__)
+
+#: Infrastructure services every caller may use: they carry no data.
+OPEN_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
+
+#: Request headers forwarded on outgoing calls made while handling a call.
+FORWARDED_HEADERS = ("authorization", "x-correlation-id", "x-lilo-on-behalf-of")
+
+
+class AccessController(Protocol):
+    """Decides who is calling and whether they may; raises ``ServiceError`` to refuse."""
+
+    async def authorize(
+        self,
+        policy: MethodPolicy,
+        metadata: Mapping[str, str],
+        peer: aio.ServicerContext[Any, Any],
+        request: Any,
+    ) -> Any:
+        """Return the caller's principal, or raise Unauthenticated / PermissionDenied."""
+        ...
+
+
+class AuditSink(Protocol):
+    """Writes audit records; a raise means the record was NOT stored."""
+
+    async def record_call(
+        self, policy: MethodPolicy, principal: Any, request: Any, *, allowed: bool, reason: str
+    ) -> None: ...
+
+
+class MeshServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, access: AccessController, audit: AuditSink | None = None) -> None:
+        self._access = access
+        self._audit = audit
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        path: str = details.method
+        service = path.lstrip("/").split("/", 1)[0]
+        if service in OPEN_SERVICES:
+            return handler
+        policy = method_policy(path)
+        call = _Stages(self, path, policy)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                call.unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                call.server_stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                call.unary(handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            call.server_stream(handler.stream_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class _Stages:
+    """The stages for one method; ``unary``/``server_stream`` wrap its behaviour."""
+
+    def __init__(
+        self, owner: MeshServerInterceptor, path: str, policy: MethodPolicy | None
+    ) -> None:
+        self._owner = owner
+        self._path = path
+        self._policy = policy
+        service, _, method = path.lstrip("/").partition("/")
+        cs = bool(policy and policy.client_streaming)
+        ss = bool(policy and policy.server_streaming)
+        self._labels = (telemetry.grpc_type(cs, ss), service, method)
+        self._service = service
+
+    def unary(self, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def handle(request: Any, ctx: aio.ServicerContext[Any, Any]) -> Any:
+            start, token = await self._enter(request, ctx)
+            code = grpc.StatusCode.OK
+            try:
+                return await behaviour(request, ctx)
+            except BaseException as exc:
+                code = _code_of(exc, ctx)
+                await self._map_error(exc, ctx)
+                raise
+            finally:
+                self._leave(start, token, code, ctx)
+
+        return handle
+
+    def server_stream(self, behaviour: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
+        async def handle(request: Any, ctx: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            start, token = await self._enter(request, ctx)
+            telemetry.server_active_streams.labels(self._service).inc()
+            code = grpc.StatusCode.OK
+            try:
+                result = behaviour(request, ctx)
+                if hasattr(result, "__aiter__"):
+                    async for item in result:
+                        yield item
+                else:
+                    await result
+            except BaseException as exc:
+                code = _code_of(exc, ctx)
+                await self._map_error(exc, ctx)
+                raise
+            finally:
+                telemetry.server_active_streams.labels(self._service).dec()
+                self._leave(start, token, code, ctx)
+
+        return handle
+
+    async def _enter(self, request: Any, ctx: aio.ServicerContext[Any, Any]) -> tuple[float, Any]:
+        start = time.perf_counter()
+        telemetry.server_started.labels(*self._labels).inc()
+        try:
+            call = await self._admit(request, ctx)
+        except BaseException as exc:
+            self._leave(start, None, _code_of(exc, ctx), ctx)
+            await self._map_error(exc, ctx)
+            raise
+        return start, context.current_call.set(call)
+
+    async def _admit(self, request: Any, ctx: aio.ServicerContext[Any, Any]) -> context.CallContext:
+        metadata = {
+            k.lower(): v for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)
+        }
+        remaining = ctx.time_remaining()
+        deadline = time.monotonic() + remaining if remaining is not None else None
+        policy = self._policy
+        if policy is None:
+            # Not in our contracts at all: nothing declares who may call it.
+            raise _denied(f"{self._path} is not part of any Lilo contract")
+        # For client-streaming calls the request is an iterator: scope checks that need
+        # a field are the handler's job (it reads mesh.context.current().principal).
+        message = None if policy.client_streaming else request
+        owner = self._owner
+        try:
+            principal = await owner._access.authorize(policy, metadata, ctx, message)
+        except ServiceError as exc:
+            if owner._audit is not None and exc.code is not grpc.StatusCode.UNAUTHENTICATED:
+                try:
+                    await owner._audit.record_call(
+                        policy, None, message, allowed=False, reason=exc.message
+                    )
+                except Exception:
+                    log.exception("could not audit a denial of %s", self._path)
+            raise
+        if policy.phi and owner._audit is not None:
+            try:
+                await owner._audit.record_call(policy, principal, message, allowed=True, reason="")
+            except Exception as exc:
+                log.error("audit write failed for %s: %s", self._path, exc)
+                raise Unavailable("audit log unavailable; PHI access refused") from exc
+        return context.CallContext(
+            method=self._path,
+            deadline=deadline,
+            admission=principal,
+            forward_metadata=tuple((k, metadata[k]) for k in FORWARDED_HEADERS if k in metadata),
+            correlation_id=metadata.get("x-correlation-id", ""),
+        )
+
+    async def _map_error(
+        self, exc: BaseException, ctx: aio.ServicerContext[Any, Any]
+    ) -> grpc.StatusCode:
+        """Classify ``exc`` and turn it into a status on the wire; return the code.
+
+        Aborts (raising ``AbortError``) for service errors and unexpected ones, so the
+        caller's ``raise`` only runs for aborts and cancellations already under way.
+        """
+        if isinstance(exc, aio.AbortError):
+            return ctx.code() or grpc.StatusCode.UNKNOWN
+        if not isinstance(exc, Exception):  # cancellation: the client went away
+            return grpc.StatusCode.CANCELLED
+        if isinstance(exc, ServiceError):
+            code, message = exc.code, exc.message
+        else:
+            ref = uuid.uuid4().hex[:12]
+            log.error(
+                "unhandled error in %s (ref %s)", self._path, ref, exc_info=exc, extra={"ref": ref}
+            )
+            code, message = grpc.StatusCode.INTERNAL, f"internal error (ref {ref})"
+        await ctx.abort(code, message)
+        return code  # pragma: no cover  (abort always raises)
+
+    def _leave(
+        self, start: float, token: Any, code: grpc.StatusCode, ctx: aio.ServicerContext[Any, Any]
+    ) -> None:
+        if token is not None:
+            # A cancelled stream's generator is closed from another task's context, which
+            # never saw the token; that context ends with the call anyway.
+            with contextlib.suppress(ValueError):
+                context.current_call.reset(token)
+        telemetry.server_seconds.labels(*self._labels).observe(time.perf_counter() - start)
+        telemetry.server_handled.labels(*self._labels, code.name).inc()
+
+
+def _denied(message: str) -> ServiceError:
+    from mesh.status import PermissionDenied
+
+    return PermissionDenied(message)
+
+
+def _code_of(exc: BaseException, ctx: aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
+    """The status an exception from a handler ends the call with."""
+    if isinstance(exc, ServiceError):
+        return exc.code
+    if isinstance(exc, aio.AbortError):
+        return ctx.code() or grpc.StatusCode.UNKNOWN
+    if not isinstance(exc, Exception):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.INTERNAL

@@ -1,0 +1,275 @@
+"""Discovery on Redis (redis-py's asyncio client).
+
+Resyncs merge rather than replace: an instance leaves a watcher's set only by an
+explicit removal or by its lease lapsing locally, so a Redis restart (which empties
+the registry until the next heartbeats) never makes clients drop healthy endpoints.
+
+Layout, all under one prefix (default ``lilo:disco``)::
+
+    {p}:inst:{service}:{id}   JSON record, expires with the lease (SET ... PX ttl)
+    {p}:ids:{service}         SET of instance ids ever seen (pruned on resync)
+    {p}:services              SET of service names
+    {p}:events:{service}      pub/sub channel: upsert / renew / remove events
+
+A heartbeat is an idempotent upsert, so an instance re-registers by itself after
+a Redis restart. Watchers subscribe first and then read the whole set, so no
+change between the two is missed; they resync periodically to repair anything a
+lost message missed, lapse leases locally (a crashed instance is gone within its
+TTL, with no keyspace notifications needed), and keep the last known set while
+Redis is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from mesh.clock import Clock, SystemClock
+from mesh.errors import RegistryUnavailable
+from mesh.registry.base import DEFAULT_TTL_S, InstanceRecord, Snapshot
+from mesh.registry.leases import LeaseTable
+
+log = logging.getLogger(__name__)
+
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+# Drop ids whose record key lapsed, atomically, so a concurrent heartbeat that
+# re-adds an id cannot be undone by a watcher's cleanup.
+_PRUNE = """
+local removed = 0
+for i, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+    redis.call('SREM', KEYS[1], id)
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
+def connect(url: str) -> aioredis.Redis:
+    """Open a client for a redis-py URL, including Sentinel.
+
+    ``redis+sentinel://h1:26379,h2:26379/<master-name>[/<db>]`` asks the sentinels
+    for the current master and follows fail-overs, through redis-py's Sentinel.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme == "redis+sentinel":
+        hosts = [h.rsplit(":", 1) for h in parsed.netloc.split("@")[-1].split(",")]
+        parts = [p for p in parsed.path.split("/") if p]
+        if not parts:
+            raise ValueError(f"sentinel URL needs a master name: {url!r}")
+        db = int(parts[1]) if len(parts) > 1 else 0
+        opts = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+        sentinel = aioredis.Sentinel(
+            [(h, int(p)) for h, p in hosts], password=parsed.password or opts.get("password")
+        )
+        client: aioredis.Redis = sentinel.master_for(parts[0], db=db)
+        return client
+    # from_url() makes connections that never retry: after a Redis restart the first
+    # command on a pooled (dead) connection would fail. Retry on a fresh connection.
+    return aioredis.Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+
+
+class RedisRegistry:
+    """A ``Registry`` on Redis. One instance may serve many watchers and services."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "lilo:disco",
+        resync_interval: float = 5.0,
+        reconnect_backoff: tuple[float, float] = (0.05, 1.0),
+        clock: Clock | None = None,
+    ) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._resync_interval = resync_interval
+        self._backoff = reconnect_backoff
+        self._clock = clock or SystemClock()
+        self._prune = client.register_script(_PRUNE)
+        self._closed = asyncio.Event()
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisRegistry:
+        return cls(connect(url), **kwargs)
+
+    # -- keys ------------------------------------------------------------------------
+
+    def _inst_key(self, service: str, instance_id: str) -> str:
+        return f"{self._prefix}:inst:{service}:{instance_id}"
+
+    def _ids_key(self, service: str) -> str:
+        return f"{self._prefix}:ids:{service}"
+
+    def _channel(self, service: str) -> str:
+        return f"{self._prefix}:events:{service}"
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def register(self, record: InstanceRecord, ttl: float = DEFAULT_TTL_S) -> None:
+        await self.heartbeat(record, ttl)
+
+    async def heartbeat(self, record: InstanceRecord, ttl: float = DEFAULT_TTL_S) -> None:
+        ttl_ms = max(1, int(ttl * 1000))
+        body = record.to_json()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(
+                    self._inst_key(record.service, record.instance_id), body, px=ttl_ms, get=True
+                )
+                pipe.sadd(self._ids_key(record.service), record.instance_id)
+                pipe.sadd(f"{self._prefix}:services", record.service)
+                old, _, _ = await pipe.execute()
+            kind = "renew" if old is not None and _decode(old) == body else "upsert"
+            event = {"type": kind, "record": json.loads(body), "ttl_ms": ttl_ms}
+            await self._redis.publish(self._channel(record.service), json.dumps(event))
+        except _UNREACHABLE as exc:
+            raise RegistryUnavailable(f"redis unreachable during heartbeat: {exc}") from exc
+
+    async def deregister(self, service: str, instance_id: str) -> None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self._inst_key(service, instance_id))
+                pipe.srem(self._ids_key(service), instance_id)
+                await pipe.execute()
+            event = {"type": "remove", "instance_id": instance_id}
+            await self._redis.publish(self._channel(service), json.dumps(event))
+        except _UNREACHABLE as exc:
+            raise RegistryUnavailable(f"redis unreachable during deregister: {exc}") from exc
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def list_services(self) -> list[str]:
+        try:
+            names = sorted(
+                _decode(n) for n in await self._redis.smembers(f"{self._prefix}:services")
+            )
+        except _UNREACHABLE as exc:
+            raise RegistryUnavailable(str(exc)) from exc
+        live = []
+        for name in names:
+            if await self.list_instances(name):
+                live.append(name)
+        return live
+
+    async def list_instances(self, service: str) -> list[InstanceRecord]:
+        return [record for record, _ in await self._read_leased(service)]
+
+    async def _read_leased(self, service: str) -> list[tuple[InstanceRecord, float]]:
+        """Every live record of ``service`` with its remaining lease in seconds."""
+        try:
+            ids = sorted(_decode(i) for i in await self._redis.smembers(self._ids_key(service)))
+            if not ids:
+                return []
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for instance_id in ids:
+                    key = self._inst_key(service, instance_id)
+                    pipe.get(key)
+                    pipe.pttl(key)
+                raw = await pipe.execute()
+            if any(raw[i] is None for i in range(0, len(raw), 2)):
+                await self._prune(keys=[self._ids_key(service)], args=[self._inst_key(service, "")])
+        except _UNREACHABLE as exc:
+            raise RegistryUnavailable(str(exc)) from exc
+        leased = []
+        for body, pttl in zip(raw[::2], raw[1::2], strict=True):
+            if body is not None and pttl and pttl > 0:
+                leased.append((InstanceRecord.from_json(body), pttl / 1000))
+        return leased
+
+    # -- watch -----------------------------------------------------------------------
+
+    async def watch(self, service: str) -> AsyncIterator[Snapshot]:
+        table = LeaseTable()
+        delay = self._backoff[0]
+        disconnected_at: float | None = None
+        while not self._closed.is_set():
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self._channel(service))
+                # Subscribed first, then read: a change in between arrives as an event.
+                table.merge(await self._read_leased(service), self._clock.now())
+                if disconnected_at is not None:
+                    log.info("discovery for %s reconnected to redis", service)
+                disconnected_at, delay = None, self._backoff[0]
+                yield Snapshot(service=service, instances=table.records())
+                async for snapshot in self._follow(service, pubsub, table):
+                    yield snapshot
+            except (*_UNREACHABLE, RegistryUnavailable) as exc:
+                if disconnected_at is None:
+                    disconnected_at = self._clock.now()
+                    log.warning("discovery for %s lost redis (%s); keeping last set", service, exc)
+                    yield Snapshot(service=service, instances=table.records(), connected=False)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), delay)
+                delay = min(delay * 2, self._backoff[1])
+            finally:
+                # Bounded: closing a subscription on a dead connection must not hang shutdown.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pubsub.aclose(), 2.0)
+            if disconnected_at is not None:
+                # No heartbeat can be heard while Redis is down: leases must not lapse.
+                table.extend_all(self._clock.now() - disconnected_at)
+
+    async def _follow(
+        self, service: str, pubsub: Any, table: LeaseTable
+    ) -> AsyncIterator[Snapshot]:
+        next_resync = self._clock.now() + self._resync_interval
+        while not self._closed.is_set():
+            now = self._clock.now()
+            wake = min(next_resync, table.next_expiry() or next_resync)
+            message = await pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=max(0.0, wake - now)
+            )
+            now = self._clock.now()
+            changed = False
+            if message is not None and message.get("type") == "message":
+                changed = self._apply(table, message["data"], now)
+            if now >= next_resync:
+                changed |= table.merge(await self._read_leased(service), now)
+                next_resync = now + self._resync_interval
+            changed |= bool(table.expire(now))
+            if changed:
+                yield Snapshot(service=service, instances=table.records())
+
+    @staticmethod
+    def _apply(table: LeaseTable, data: bytes | str, now: float) -> bool:
+        try:
+            event = json.loads(data)
+            if event["type"] == "remove":
+                return table.remove(event["instance_id"])
+            record = InstanceRecord.from_json(json.dumps(event["record"]))
+            return table.upsert(record, event["ttl_ms"] / 1000, now)
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring malformed discovery event: %r", data)
+            return False
+
+    async def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._redis.aclose(), 5.0)
+
+
+def _decode(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+__all__ = ["RedisError", "RedisRegistry", "connect"]

@@ -1,0 +1,173 @@
+"""The one launcher every service uses: ``python -m services.<name>``.
+
+Configuration comes from the environment, read here and nowhere else:
+
+================  =========================================================
+``REDIS_URL``     discovery (and pub/sub) backend; unset = in-memory registry
+``DATABASE_URL``  PostgreSQL for services that keep state
+``LILO_JWKS_FILE``  public keys that verify access tokens (written by auth)
+``LILO_PORT`` ... see ``mesh.config.server_config_from_env``
+================  =========================================================
+
+A service module provides ``build(deps) -> list[servicer]`` and calls
+``run(name, build, ...)``; the launcher connects what the service needs, applies
+its migrations, serves it through ``MeshServer`` and drains on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from mesh.access import AccessFacts, NoFacts, TokenAccessController
+from mesh.client import ClientConfig, MeshClient
+from mesh.clock import Clock, SystemClock
+from mesh.config import registry_url_from_env, server_config_from_env
+from mesh.db import create_pool, migrate
+from mesh.errors import ConfigError
+from mesh.identity.tokens import TokenVerifier
+from mesh.interceptors import AuditSink
+from mesh.registry import Registry, registry_from_url
+from mesh.server import MeshServer
+from mesh.telemetry import configure_logging
+
+log = logging.getLogger(__name__)
+
+ISSUER = "lilo-auth"
+AUDIENCE = "lilo-mesh"
+
+
+@dataclass(kw_only=True)
+class ServiceDeps:
+    """What a service's ``build`` gets: connections, a mesh client, the clock."""
+
+    name: str
+    registry: Registry
+    client: MeshClient
+    clock: Clock = field(default_factory=SystemClock)
+    db: asyncpg.Pool | None = None
+    redis: aioredis.Redis | None = None
+    verifier: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_jwks(path: str) -> TokenVerifier:
+    try:
+        jwks = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read JWKS from {path}: {exc}") from exc
+    return TokenVerifier.from_jwks(ISSUER, AUDIENCE, jwks)
+
+
+class ReloadingVerifier:
+    """A verifier that follows the auth service's key rotations via its JWKS file.
+
+    The file is checked at most once per ``interval`` seconds (one ``stat``); a
+    changed file is re-read, so services need no restart when auth rotates keys.
+    A file that cannot be read keeps the last good key set.
+    """
+
+    def __init__(self, path: str, interval: float = 1.0) -> None:
+        self._path = path
+        self._interval = interval
+        self._verifier = _read_jwks(path)
+        self._mtime = os.stat(path).st_mtime_ns
+        self._checked = time.monotonic()
+
+    def verify(self, token: str, now: float) -> Any:
+        if time.monotonic() - self._checked >= self._interval:
+            self._checked = time.monotonic()
+            try:
+                mtime = os.stat(self._path).st_mtime_ns
+                if mtime != self._mtime:
+                    self._verifier, self._mtime = _read_jwks(self._path), mtime
+            except (OSError, ConfigError) as exc:
+                log.warning("keeping the last JWKS: %s", exc)
+        return self._verifier.verify(token, now)
+
+
+def load_verifier(path: str | None = None) -> Any:
+    """The token verifier for the JWKS file the auth service publishes (follows rotations)."""
+    path = path or os.environ.get("LILO_JWKS_FILE", "")
+    if not path:
+        raise ConfigError("LILO_JWKS_FILE is not set: services cannot verify access tokens")
+    if not os.path.exists(path):
+        raise ConfigError(f"JWKS file {path} does not exist yet: start the auth service first")
+    return ReloadingVerifier(path)
+
+
+Build = Callable[[ServiceDeps], Awaitable[list[object]]]
+
+
+async def serve_service(
+    name: str,
+    build: Build,
+    *,
+    default_port: int,
+    migrations: Path | None = None,
+    needs_db: bool = False,
+    needs_redis: bool = False,
+    facts: Callable[[ServiceDeps], AccessFacts] | None = None,
+    audit: Callable[[ServiceDeps], AuditSink] | None = None,
+    verifier: Any = None,
+) -> MeshServer:
+    """Connect, migrate, build and start one service; return the running server."""
+    registry = registry_from_url(registry_url_from_env())
+    deps = ServiceDeps(name=name, registry=registry, client=MeshClient(registry, ClientConfig()))
+    if needs_db or migrations is not None:
+        url = os.environ.get("DATABASE_URL", "")
+        if not url:
+            raise ConfigError(f"{name} needs DATABASE_URL")
+        deps.db = await create_pool(url)
+        if migrations is not None:
+            await migrate(deps.db, name, migrations)
+    if needs_redis:
+        url = os.environ.get("REDIS_URL", "")
+        if not url:
+            raise ConfigError(f"{name} needs REDIS_URL")
+        deps.redis = aioredis.Redis.from_url(url)
+    deps.verifier = verifier or load_verifier()
+    servicers = await build(deps)
+    access = TokenAccessController(
+        verifier=deps.verifier, facts=facts(deps) if facts else NoFacts(), clock=deps.clock
+    )
+    server = MeshServer(
+        servicers,
+        registry=registry,
+        access=access,
+        audit=audit(deps) if audit else None,
+        config=server_config_from_env(default_port),
+    )
+    await server.start()
+    return server
+
+
+def run(name: str, build: Build, **kwargs: Any) -> None:
+    """The body of a service's ``__main__``: serve until SIGTERM/SIGINT, then drain."""
+    configure_logging(os.environ.get("LILO_LOG_LEVEL", "INFO"))
+
+    async def main() -> None:
+        import signal
+
+        server = await serve_service(name, build, **kwargs)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(server.drain()))
+        print(f"READY {name} {server.address}", flush=True)
+        await server.wait_stopped()
+
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:
+        log.error("%s cannot start: %s", name, exc)
+        raise SystemExit(2) from None

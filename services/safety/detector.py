@@ -1,0 +1,284 @@
+"""Crisis detectors: the ``Detector`` protocol, ``RuleDetector`` and ``CompositeDetector``.
+
+A detector is a pure function from a message to an ``Analysis``: no I/O, no clock, no
+randomness, so the same text always gets the same verdict.
+
+How ``RuleDetector`` reads a message (each step is a small function below):
+
+1. PHI spans are found and masked on the original text (``services.safety.phi``).
+2. The text is normalised (``normalize``): typos, text-speak and leetspeak are rewritten.
+3. Idioms are blanked out ("this traffic is killing me").
+4. Each sentence about media or fiction is skipped ("the man on TV said ...").
+5. Each rule match is dropped if its clause negates it ("I'm not going to hurt myself"),
+   is addressed to the listener ("are you having thoughts of suicide?"), has an innocent
+   context ("cut myself shaving") or, for threats, is followed by a laugh.
+6. Matches in a sentence set in the past are capped ("years ago I tried" -> LOW).
+7. Current suicidal, self-harm or violent intent becomes CRITICAL when means are at hand
+   or the plan has a time ("tonight").
+
+The level is the highest surviving signal; categories are the union of all signals.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from services.safety import DetectorConfigError
+from services.safety.model import (
+    Analysis,
+    CrisisCategory,
+    CrisisLevel,
+    RecommendedAction,
+    make_analysis,
+)
+from services.safety.normalize import normalize
+from services.safety.phi import find_phi, mask, merge_spans
+from services.safety.rules import (
+    BENIGN_CONTEXT,
+    CLAUSE_BREAK,
+    COMMITMENT,
+    FIRST_AND_THIRD_PERSON,
+    FUTURE,
+    IDIOMS,
+    IMMINENT,
+    JOKE,
+    MEANS,
+    MEDIA,
+    NEGATORS,
+    PRESENT_OVERRIDE,
+    RULES,
+    SECOND_PERSON,
+    SELF_FOCUSED,
+    TIME_CAPS,
+    Rule,
+)
+
+__all__ = [
+    "Analysis",
+    "CompositeDetector",
+    "CrisisCategory",
+    "CrisisLevel",
+    "Detector",
+    "RecommendedAction",
+    "RuleDetector",
+]
+
+# How many words before a match a negation may stand: "I would never ever kill myself".
+NEGATION_WINDOW = 4
+
+# Categories whose current intent can escalate to CRITICAL when means or a time are named.
+_ESCALATABLE = frozenset(
+    {
+        CrisisCategory.SUICIDAL_IDEATION,
+        CrisisCategory.SELF_HARM,
+        CrisisCategory.HARM_TO_OTHERS,
+    }
+)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_WORD = re.compile(r"[\w']+")
+
+
+class Detector(Protocol):
+    """Anything that can screen one message. Implementations must be pure."""
+
+    def analyze(self, text: str) -> Analysis:
+        """Return the verdict on ``text``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One surviving rule match. ``current`` is False once a time marker capped it."""
+
+    categories: tuple[CrisisCategory, ...]
+    level: CrisisLevel
+    reason: str
+    sentence: str
+    current: bool = True
+
+
+# --- steps ----------------------------------------------------------------------------------
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split on sentence punctuation and line breaks; empty pieces are dropped."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _clause_before(sentence: str, position: int) -> str:
+    """The text between the last clause boundary and ``position``."""
+    start = 0
+    for boundary in CLAUSE_BREAK.finditer(sentence, 0, position):
+        start = boundary.end()
+    return sentence[start:position]
+
+
+def is_negated(sentence: str, position: int) -> bool:
+    """True if a negator stands within ``NEGATION_WINDOW`` words before ``position``."""
+    words = _WORD.findall(_clause_before(sentence, position).lower())
+    return any(word in NEGATORS for word in words[max(0, len(words) - NEGATION_WINDOW) :])
+
+
+def is_addressed_to_listener(sentence: str, position: int) -> bool:
+    """True if the nearest personal pronoun before ``position`` is "you"."""
+    for word in reversed(_WORD.findall(_clause_before(sentence, position).lower())):
+        if word in SECOND_PERSON:
+            return True
+        if word in FIRST_AND_THIRD_PERSON:
+            return False
+    return False
+
+
+def _time_cap(sentence: str, category: CrisisCategory) -> tuple[bool, CrisisLevel | None]:
+    """``(capped, cap)``: whether a past-time marker applies, and the level it allows."""
+    if PRESENT_OVERRIDE.search(sentence):
+        return False, None
+    for marker, cap, medical_cap in TIME_CAPS:
+        if marker.search(sentence):
+            return True, medical_cap if category is CrisisCategory.MEDICAL_EMERGENCY else cap
+    return False, None
+
+
+def _suppression(rule: Rule, sentence: str, match: re.Match[str], joking: bool) -> str | None:
+    """Why this match does not count, or None if it does."""
+    category = rule.categories[0]
+    if is_negated(sentence, match.start()):
+        return "ignored a negated mention"
+    if category in SELF_FOCUSED and is_addressed_to_listener(sentence, match.start()):
+        return "ignored a mention addressed to the listener"
+    benign = BENIGN_CONTEXT.get(category)
+    clause = sentence[: match.end() + 40]
+    if benign is not None and benign.search(clause):
+        return "ignored a mention in an innocent context"
+    if category is CrisisCategory.HARM_TO_OTHERS and joking:
+        return "ignored a threat marked as a joke"
+    return None
+
+
+def _signals_in_sentence(
+    sentence: str, rules: Sequence[Rule], joking: bool
+) -> Iterator[Signal | str]:
+    """Yield a ``Signal`` per counted match and a note (str) per discounted one."""
+    for rule in rules:
+        for match in rule.pattern.finditer(sentence):
+            why_not = _suppression(rule, sentence, match, joking)
+            if why_not is not None:
+                yield why_not
+                continue
+            capped, cap = _time_cap(sentence, rule.categories[0])
+            if not capped:
+                yield Signal(rule.categories, rule.level, rule.reason, sentence)
+            elif cap is None:
+                yield "ignored a medical event described as in the past"
+            else:
+                level = min(rule.level, cap)
+                yield Signal(rule.categories, level, rule.reason, sentence, current=False)
+                if level < rule.level:
+                    yield f"lowered to {level.name}: described as in the past"
+
+
+def _escalate(signal: Signal, means_at_hand: bool) -> Signal:
+    """Raise current HIGH intent to CRITICAL when means or a time are named."""
+    if not (
+        signal.current
+        and signal.level is CrisisLevel.HIGH
+        and _ESCALATABLE.intersection(signal.categories)
+    ):
+        return signal
+    timed = IMMINENT.search(signal.sentence) and FUTURE.search(signal.sentence)
+    if means_at_hand:
+        return replace(signal, level=CrisisLevel.CRITICAL, reason=f"{signal.reason}; means at hand")
+    if timed:
+        return replace(signal, level=CrisisLevel.CRITICAL, reason=f"{signal.reason}; plan is timed")
+    return signal
+
+
+def scan(text: str, rules: Sequence[Rule] = RULES) -> tuple[list[Signal], list[str]]:
+    """Find the crisis signals in normalised ``text``; also return the discount notes."""
+    text = IDIOMS.sub(" ", text)
+    joking = JOKE.search(text) is not None
+    signals: list[Signal] = []
+    notes: list[str] = []
+    live_sentences: list[str] = []
+    for sentence in split_sentences(text):
+        if MEDIA.search(sentence):
+            if any(rule.pattern.search(sentence) for rule in rules):
+                notes.append("ignored a sentence about the news, TV or fiction")
+            continue
+        live_sentences.append(sentence)
+        for item in _signals_in_sentence(sentence, rules, joking):
+            if isinstance(item, str):
+                notes.append(item)
+            else:
+                signals.append(item)
+    live = " ".join(live_sentences)
+    means_at_hand = MEANS.search(live) is not None
+    signals = [_escalate(signal, means_at_hand) for signal in signals]
+    if means_at_hand and COMMITMENT.search(live):
+        signals.append(
+            Signal(
+                (CrisisCategory.SUICIDAL_IDEATION,),
+                CrisisLevel.CRITICAL,
+                "means at hand and a stated commitment to act",
+                live,
+            )
+        )
+    return signals, notes
+
+
+# --- detectors ------------------------------------------------------------------------------
+
+
+class RuleDetector:
+    """The default detector: commented pattern tables plus context handling.
+
+    ``rules`` defaults to ``services.safety.rules.RULES``; pass a subset to test or to
+    switch a category off.
+    """
+
+    def __init__(self, rules: Sequence[Rule] = RULES) -> None:
+        self._rules = tuple(rules)
+
+    def analyze(self, text: str) -> Analysis:
+        spans = find_phi(text)
+        signals, notes = scan(normalize(text), self._rules)
+        level = max((s.level for s in signals), default=CrisisLevel.NONE)
+        categories = [c for s in signals for c in s.categories]
+        reasons = [f"{s.level.name}: {s.reason}" for s in sorted(signals, key=_by_level)]
+        if not signals:
+            reasons.append("no crisis language found")
+        return make_analysis(level, categories, spans, mask(text, spans), reasons + notes)
+
+
+def _by_level(signal: Signal) -> int:
+    return -int(signal.level)
+
+
+class CompositeDetector:
+    """Combines detectors: the highest level, the union of categories and PHI spans.
+
+    The safety score is the lowest any detector gave, and reasons are concatenated in
+    detector order without repeats. Intended for adding a model-based detector next to
+    ``RuleDetector`` without either one being able to lower the other's verdict.
+    """
+
+    def __init__(self, detectors: Sequence[Detector]) -> None:
+        if not detectors:
+            raise DetectorConfigError("CompositeDetector needs at least one detector")
+        self._detectors = tuple(detectors)
+
+    def analyze(self, text: str) -> Analysis:
+        results = [detector.analyze(text) for detector in self._detectors]
+        spans = merge_spans(*(r.phi_spans for r in results))
+        return make_analysis(
+            level=max(r.level for r in results),
+            categories=[c for r in results for c in r.categories],
+            phi_spans=spans,
+            masked_text=mask(text, spans),
+            reasons=[reason for r in results for reason in r.reasons],
+            safety_score=min(r.safety_score for r in results),
+        )

@@ -1,0 +1,584 @@
+"""Pattern tables for the rule-based crisis detector.
+
+Every table is data: a ``Rule`` says "text like this is evidence of that category at that
+level". The detector (``services.safety.detector``) applies the context tables below
+(idioms, negation, second person, media, jokes, time markers) on top of the rules.
+
+Patterns run on ``normalize``d text (so "im", "wanna", "k1ll" are already "i'm", "want
+to", "kill") and are case-insensitive unless a ``(?-i:...)`` group says otherwise.
+Keep alternatives narrow: a phrase belongs here only if it is dangerous in most mouths;
+phrases that are dangerous only sometimes go one level lower.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from services.safety.model import CrisisCategory, CrisisLevel
+
+__all__ = [
+    "BENIGN_CONTEXT",
+    "CLAUSE_BREAK",
+    "COMMITMENT",
+    "FUTURE",
+    "IDIOMS",
+    "IMMINENT",
+    "JOKE",
+    "MEANS",
+    "MEDIA",
+    "NEGATORS",
+    "PRESENT_OVERRIDE",
+    "RULES",
+    "SECOND_PERSON",
+    "SELF_FOCUSED",
+    "TIME_CAPS",
+    "Rule",
+]
+
+SI = CrisisCategory.SUICIDAL_IDEATION
+SH = CrisisCategory.SELF_HARM
+HO = CrisisCategory.HARM_TO_OTHERS
+AB = CrisisCategory.ABUSE_NEGLECT
+ME = CrisisCategory.MEDICAL_EMERGENCY
+SD = CrisisCategory.SEVERE_DISTRESS
+SU = CrisisCategory.SUBSTANCE_MISUSE
+
+LOW = CrisisLevel.LOW
+MEDIUM = CrisisLevel.MEDIUM
+HIGH = CrisisLevel.HIGH
+CRITICAL = CrisisLevel.CRITICAL
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Text matching ``pattern`` is evidence of ``categories`` at ``level``."""
+
+    categories: tuple[CrisisCategory, ...]
+    level: CrisisLevel
+    reason: str
+    pattern: re.Pattern[str]
+
+
+def _any(*alternatives: str) -> re.Pattern[str]:
+    """Compile alternatives, each wrapped in word boundaries, case-insensitively."""
+    return re.compile("|".join(rf"\b(?:{a})\b" for a in alternatives), re.IGNORECASE)
+
+
+def _rule(cats: CrisisCategory | tuple[CrisisCategory, ...], level: CrisisLevel, reason: str,
+          *alternatives: str) -> Rule:  # fmt: skip
+    categories = cats if isinstance(cats, tuple) else (cats,)
+    return Rule(categories, level, reason, _any(*alternatives))
+
+
+# --- shared vocabulary ---------------------------------------------------------------------
+
+_SELF = r"(?:myself|herself|himself)"  # "themselves" is left out: it is nearly always a
+#                                        group in a story or the news, not a resident.
+_MED = (
+    r"(?:pills|tablets|tabs|meds|medication|medicine|capsules|paracetamol|ibuprofen|aspirin"
+    r"|co-codamol|codeine|morphine|oxycodone|oxycontin|diazepam|valium|insulin|painkillers"
+    r"|antidepressants|sleeping pills|sleeping tablets|sleepers|tramadol|zopiclone|lorazepam"
+    r"|temazepam|sertraline|amitriptyline|warfarin|blister\s+packs?|doses)"
+)
+_ALCOHOL = r"(?:vodka|whisky|whiskey|gin|wine|beer|alcohol|booze|brandy|rum|sherry|cider)"
+_INTENT = (
+    r"(?:(?:want|wants|wanted|going|need|needs|planning|plan|plans|decided|trying|try|about"
+    r"|intend|intends|have)\s+to|will|'ll|shall)"
+)
+_PERSON_NOUN = (
+    r"(?:nurse|carer|aide|staff|doctor|manager|roommate|room-mate|neighbour|neighbor|husband"
+    r"|wife|son|daughter|brother|sister|resident|man|woman|lady|guy|bloke|cleaner|cook|kid"
+    r"|grandson|granddaughter|mother|father|mum|mom|dad|visitor|matron|boss|girl|boy)s?"
+)
+# Someone who can be harmed: a pronoun, a role ("that nurse", "my roommate") or a
+# capitalised name ("Margaret"). "me" is excluded: harm *to me* is abuse, not a threat.
+_PERSON = (
+    rf"(?:him|her|them|you|everyone|everybody|someone|somebody|anyone"
+    rf"|(?:that|the|this|my|his|her|our|your)\s+(?:\w+\s+)?{_PERSON_NOUN}"
+    rf"|(?-i:[A-Z][a-z]+))"
+)
+_HARM_VERB = (
+    r"(?:kill|murder|stab|punch|hit|strangle|smother|hurt|shoot|beat(?:\s+up)?|poison|attack"
+    r"|slap|kick|choke|batter|thump|harm|knife|throttle|push|shove|smash|bash|knock|drown"
+    r"|trip|throw)"
+)
+# An abuser's subject must not be the speaker ("I hit him" is harm to others) nor an
+# impersonal "it/that/this" ("it hurts me to see him like this").
+_NOT_SPEAKER = r"(?<!\bi )(?<!\bit )(?<!\bthat )(?<!\bthis )(?<!\bto )(?<!i'll )(?<!i'd )"
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+SUICIDE_RULES: tuple[Rule, ...] = (
+    # Method or plan with means already in hand: life in danger now.
+    _rule(SI, CRITICAL, "suicide method prepared",
+          r"(?:have|got|bought|made|tied)\s+(?:a|the)\s+(?:rope|noose)",
+          r"turned\s+(?:on\s+)?the\s+gas(?:\s+on)?\b.{0,40}\b(?:closed|shut|sealed)"),
+    _rule(SI, CRITICAL, "intends to jump",
+          r"(?:going\s+to|about\s+to|will|'ll|ready\s+to)\s+jump"
+          r"(?!\s+(?:for\s+joy|at|on\s+the\s+bandwagon|in\s+the\s+(?:pool|queue|shower)|the\s+queue))"),
+    _rule(SI, CRITICAL, "farewell message",
+          r"by\s+the\s+time\s+you\s+(?:read|see|get)\s+this",
+          r"(?:goodbye|suicide|farewell)\s+(?:letter|note)s?", r"written\s+my\s+goodbyes?"),
+    # Current intent. The look-behinds keep "told me to go kill myself" for the abuse rules.
+    _rule(SI, HIGH, "states intent to kill themself",
+          r"(?<!told me to )(?<!told me to go )(?<!telling me to )"
+          rf"(?:kill|killing|killed|kills|hang|hanging|hanged|shoot|shooting|drown|drowning"
+          rf"|poison|poisoning|gas|gassing|unalive|unaliving|off|offing|top|topping|end)\s+{_SELF}",
+          rf"finish\s+{_SELF}\s+off", rf"do\s+{_SELF}\s+in",
+          r"unalive", r"(?<!\d)(?<!\d )kms(?!\s+(?:a|per|an)\s+(?:day|week|hour))",
+          r"suicid(?:e|al)"),
+    _rule(SI, HIGH, "wants to die",
+          r"(?:want|wants|wanted|going|need|needs|planning|plan|decided|trying|try|about)\s+to"
+          r"\s+(?:die|dye)(?!\s+(?:my|your|his|her|the|their|it|them|some|a|wool|hair|clothes)\b)",
+          r"(?:want|wants|wanted)\s+to\s+be\s+dead"),
+    _rule(SI, HIGH, "intends to end their life",
+          rf"{_INTENT}\s+(?:end\s+(?:it\s+all|(?:my|her|his)\s+(?:own\s+)?life|it|things|everything)"
+          rf"|take\s+(?:my|her|his)\s+(?:own\s+)?life)",
+          r"end(?:ing)?\s+it\s+all", r"end(?:ing)?\s+my\s+(?:own\s+)?life",
+          r"make\s+sure\s+i\s+(?:don't|do\s+not|never|won't)\s+wake\s+up",
+          r"end(?:ing)?\s+(?:things|it|everything|it\s+all)\s+for\s+good",
+          r"(?:thinking\s+(?:of|about)|considering)\s+ending\s+(?:it|things|everything|my\s+life)"),
+    # Knowing the method, or saying goodbye, is a plan even without the word "suicide".
+    _rule(SI, HIGH, "has a method in mind or is saying goodbye",
+          r"(?:know|worked\s+out|figured\s+out|planned)\s+(?:exactly\s+)?how\s+i(?:'d|\s+would|'ll"
+          r"|\s+will|\s+could|'m\s+going\s+to)\s+do\s+it",
+          r"looking\s+up\s+ways\s+to\s+(?:die|end)",
+          r"this\s+is\s+my\s+last\s+message", r"sorry\s+for\s+everything", r"goodbye\s+forever",
+          r"won't\s+be\s+(?:here|around)\s+(?:tomorrow|much\s+longer)",
+          r"tell\s+(?:my|the)\s+(?:family|kids|children|daughter|son)\s+(?:that\s+)?i\s+love\s+them"),
+    # Attempts: HIGH when recent; the time markers (TIME_CAPS) lower older ones.
+    _rule(SI, HIGH, "suicide attempt",
+          r"tried\s+to\s+(?:kill|hang|drown|poison|gas|end|take\s+my)"),
+    # Passive ideation: wishing to be dead without intent to act.
+    _rule(SI, MEDIUM, "passive wish to be dead",
+          r"wish\s+(?:i|i'd|i\s+had|i\s+could)(?:\s+just)?\s+(?:was|were|be|been|had\s+been)\s+dead",
+          r"wish\s+(?:i\s+)?(?:was|were)n't\s+(?:here|alive|born|around)",
+          r"wish\s+i\s+(?:was|were)\s+(?:not|never)\s+(?:here|alive|born)",
+          r"wish\s+i\s+(?:could\s+)?(?:just\s+)?(?:die|disappear)",
+          r"(?:wish|hope|pray|praying|prayed|happy\s+if|glad\s+if)\b[^.]{0,30}\b(?:not|never|wouldn't"
+          r"|won't|don't|didn't)\s+(?:wake|woke)\s+up(?!\s+(?:in\s+time|early|for))",
+          r"(?:hope|pray|praying|wish)\s+(?:that\s+)?(?:god|the\s+lord|jesus|death)"
+          r"\s+(?:takes|will\s+take|would\s+take|comes\s+for|come\s+for)\s+me",
+          r"better\s+off\s+(?:dead|without\s+me|if\s+i\s+(?:was|were)\s+gone)",
+          r"(?:tired|sick)\s+of\s+(?:living|life|being\s+alive)",
+          r"had\s+enough\s+of\s+(?:life|living)", r"rather\s+(?:be\s+dead|die)",
+          r"(?:don't|do\s+not|no\s+longer)\s+want\s+to\s+(?:be\s+here\s+any\s?more|be\s+alive|live"
+          r"|go\s+on|exist|wake\s+up)",
+          r"waiting\s+(?:to\s+die|for\s+death)", r"(?:lord|god|jesus)\b[^.]{0,15}\btake\s+me",
+          r"wish\s+i(?:'d|\s+had)\s+died", r"why\s+am\s+i\s+still\s+(?:alive|here)",
+          r"(?:sleep|asleep)\b[^.]{0,30}\bfor\s+good",
+          r"(?:relief|better|easier)\s+(?:to|if\s+i)\s+(?:just\s+)?(?:not\s+be|wasn't|weren't)"
+          r"\s+(?:here|alive|around)",
+          r"(?:easier|better)\s+if\s+i\s+(?:just\s+)?(?:didn't|did\s+not|wasn't|weren't)"
+          r"\s+(?:exist|here|around|alive)",
+          r"welcome\s+death", r"(?:sleep|disappear)\s+forever", r"never\s+wake\s+up",
+          r"if\s+i\s+died\s+(?:tomorrow|today|tonight)", r"wouldn't\s+mind\s+dying",
+          r"(?:wish|wishes|wished)\s+(?:i|she|he)(?:'d|\s+would|\s+could)\s+die",
+          r"(?:think|thinking|thought|thoughts)\s+(?:about|of)\s+(?:dying|being\s+dead)"),
+)  # fmt: skip
+
+SELF_HARM_RULES: tuple[Rule, ...] = (
+    _rule(SH, CRITICAL, "self-injury in progress",
+          r"(?:i've|i\s+have|i\s+just|just)\s+(?:cut|slit|slashed|sliced)\s+(?:open\s+)?my"
+          r"\s+(?:wrists?|arms?|throat|legs?)"),
+    _rule(SH, HIGH, "self-harm",
+          rf"(?:cut|cutting|cuts|burn|burning|burnt|burned|hurt|hurting|harm|harming|scratch"
+          rf"|scratching|punish|punishing|starve|starving|bruise|bruising|slash|slashing|stab"
+          rf"|stabbing|hit|hitting|punch|punching)\s+{_SELF}",
+          r"self[- ]?harm(?:ing|ed)?",
+          r"bang(?:ing|ed|s)?\s+my\s+head\s+(?:against|on|into)",
+          r"(?:scratch|pick|pull|bit|bite)\w*\b[^.]{0,40}\buntil\s+(?:i|it|they)\s+bleeds?",
+          r"(?:cut|slice|slit|slash|carve|burn)\s+(?:open\s+)?my\s+(?:wrists?|arms?|legs?|skin|thighs?)",
+          r"pull(?:ing|ed|s)?\s+(?:my\s+)?hair\s+out"),
+)  # fmt: skip
+
+HARM_TO_OTHERS_RULES: tuple[Rule, ...] = (
+    _rule(HO, HIGH, "threatens to harm someone",
+          rf"{_INTENT}\s+{_HARM_VERB}\s+{_PERSON}",
+          r"(?:burn|blow\s+up)\s+(?:this|the)\s+(?:place|building|home|house)(?:\s+down)?",
+          rf"{_INTENT}\s+(?:smash|bash|kick|knock|punch|break|cave)\s+(?:his|her|their|your)"
+          r"\s+(?:head|face|teeth|skull|neck|legs?|arms?|nose)"),
+)  # fmt: skip
+
+ABUSE_RULES: tuple[Rule, ...] = (
+    _rule(AB, HIGH, "physical abuse",
+          rf"{_NOT_SPEAKER}(?:hits|hit|slaps|slapped|kicks|kicked|pinches|pinched|punches|punched"
+          rf"|pushes|pushed|shoves|shoved|beats|smacks|smacked|grabs|grabbed|hurts|bites|chokes"
+          rf"|choked|shakes|shook|throws|threw|drags|dragged|yanks|yanked)\s+(?:me|her|him)",
+          r"twist(?:s|ed|ing)?\s+my\s+arm",
+          rf"{_NOT_SPEAKER}(?:hits|slaps|smacks|pinches|pulls|yanks|twists|grabs|kicks|punches|slapped"
+          r"|smacked|pinched|pulled|yanked|twisted|grabbed|kicked|punched|squeezes|squeezed)"
+          r"\s+my\s+(?:hands?|arms?|hair|face|legs?|ears?|fingers?|wrists?)",
+          r"(?:slapped|hit|punched|kicked|pushed|shoved|smacked|grabbed|pinched|hurt)\s+my"
+          r"\s+(?:mother|mum|mom|father|dad|wife|husband|gran|grandma|grandad|nan)"),
+    _rule(AB, HIGH, "sexual abuse",
+          r"touch(?:es|ed|ing)?\s+me\s+(?:in\s+ways|inappropriately|there|down\s+there|where"
+          r"|when\s+i\s+don't|at\s+night)",
+          r"touch(?:es|ed|ing)\s+me(?=\s*(?:[.,!]|$|and\b|at\s+night))",
+          r"molest(?:s|ed|ing)?", r"grop(?:e|es|ed|ing)"),
+    _rule(AB, HIGH, "verbal abuse or threats",
+          rf"{_NOT_SPEAKER}(?:shout|shouts|shouted|shouting|yell|yells|yelled|scream|screams"
+          rf"|screamed|swear|swears|swore)\s+at\s+(?:me|her|him|us)",
+          r"call(?:s|ed|ing)?\s+me\s+(?:a\s+|an\s+)?(?:stupid|useless|fat|ugly|idiot|names"
+          r"|old\s+cow|old\s+bag|senile|disgusting|dirty|pathetic)",
+          r"(?:told|tells|telling)\s+me\s+to\s+(?:go\s+)?(?:kill|hang|hurt)\s+myself",
+          r"(?:says|said|told\s+me|threatens|threatened)\s+(?:that\s+)?(?:he|she|they)"
+          r"(?:'ll|\s+will|\s+would|\s+is\s+going\s+to|\s+are\s+going\s+to|'s\s+going\s+to)"
+          r"\s+(?:kill|hurt|hit|beat|punish)\s+(?:me|her|him)",
+          r"if\s+i\s+tell\s+(?:anyone|anybody|someone)"),
+    _rule(AB, HIGH, "restraint or confinement",
+          r"(?:tie|ties|tied|tying|strap|straps|strapped)\s+me\s+(?:to|in|down|up)",
+          r"lock(?:s|ed)?\s+me\s+(?:in|up)",
+          r"(?:keep|keeps|kept|leave|leaves|left)\s+(?:me|her|him)\s+locked",
+          r"(?:won't|don't|will\s+not)\s+let\s+me\s+(?:out|leave|go\s+out)"),
+    _rule(AB, HIGH, "financial abuse",
+          r"(?:take|takes|took|taking|steal|steals|stole|stealing)\s+(?:all\s+)?(?:my|her|his)"
+          r"\s+(?:pension|money|savings|benefits|purse|wallet|bank\s+cards?|jewell?ery)",
+          r"(?:take|takes|took|taking|steal|steals|stealing)\s+money\s+(?:from|out\s+of)"
+          r"\s+(?:my|her|his)",
+          r"won't\s+let\s+me\s+have\s+(?:any\s+)?(?:of\s+)?(?:my\s+)?money",
+          r"(?:makes?|made|forces?|forced)\s+me\s+(?:to\s+)?(?:sign|hand\s+over)"),
+    _rule(AB, HIGH, "neglect",
+          r"(?:nobody|no\s+one|no-one)\s+(?:has\s+|had\s+)?(?:changed|washed|fed|checked\s+on"
+          r"|bathed|turned|dressed)",
+          r"(?:nobody|no\s+one)\s+(?:comes|came|answers|answered)\s+(?:when|if)\s+(?:i|she|he)"
+          r"\s+(?:ring|call|press|buzz|shout)",
+          r"(?:leave|leaves|left|leaving)\s+(?:me|her|him)\s+(?:alone\s+)?(?:without|sitting\s+in"
+          r"|lying\s+in|in\s+(?:a\s+)?(?:wet|soiled|dirty)|in\s+(?:my|her|his)\s+own)",
+          r"left\s+in\s+(?:a\s+)?(?:wet|soiled|dirty)",
+          r"(?:haven't|hasn't|hadn't|have\s+not|has\s+not|had\s+not)\s+(?:been\s+given|had|eaten"
+          r"|been\s+fed|been\s+washed|been\s+changed)\b.{0,25}\b(?:since|in|for)\s+(?:yesterday"
+          r"|days|\w+\s+days|hours)",
+          r"bed\s?sores",
+          r"(?:don't|doesn't|won't|never|didn't)\s+(?:feed|wash|change|bathe)\s+(?:me|her|him)",
+          r"(?:won't|don't|never|refuse\s+to)\s+(?:take|help)\s+(?:me|her|him)\s+to\s+the"
+          r"\s+(?:toilet|loo|bathroom)",
+          r"won't\s+give\s+me\s+(?:my\s+)?(?:\w+\s+)?(?:medicine|medication|tablets|pills|food"
+          r"|meals?|water|drink)",
+          r"(?:been|being|was|am|is)\s+(?:abused|neglected|mistreated)",
+          r"(?:abuses|abusing|neglects|neglecting|mistreats|mistreating)\s+(?:me|her|him)"),
+)  # fmt: skip
+
+MEDICAL_RULES: tuple[Rule, ...] = (
+    _rule(ME, CRITICAL, "fallen or unable to move",
+          r"(?:can't|cannot|can\s+not|unable\s+to)\s+(?:get\s+(?:myself\s+)?up"
+          r"(?!\s+(?:early|in\s+the\s+morning|the\s+stairs|before))"
+          r"|move\s+my\s+(?:legs|arms?|body)|move\s+at\s+all|stand\s+up)",
+          r"(?:fell|fallen|had\s+a\s+fall)\b.{0,40}\b(?:hit\s+(?:my|her|his)\s+head|broke|broken"
+          r"|can't\s+(?:reach|get\s+to|press))",
+          r"(?:i've|i\s+have)\s+(?:just\s+)?(?:had\s+a\s+fall|fallen)"
+          r"(?!\s+(?:in\s+love|asleep|behind|for|out))"),
+    _rule(ME, CRITICAL, "breathing difficulty",
+          r"(?:can't|cannot|can\s+not|unable\s+to|struggling\s+to|hard\s+to)\s+(?:breathe"
+          r"|catch\s+my\s+breath|get\s+my\s+breath)",
+          r"(?:not|isn't|is\s+not|wasn't|stopped|barely|hardly|no\s+longer)\s+breathing",
+          r"choking", r"shortness\s+of\s+breath"),
+    _rule(ME, CRITICAL, "unresponsive or collapsed",
+          r"(?:not|isn't|is\s+not|wasn't|no\s+longer)\s+(?:responding|responsive|conscious"
+          r"|waking)",
+          r"(?:not|isn't)\s+answering(?!\s+(?:her|his|my|the)\s+(?:phone|door|calls?))",
+          r"unresponsive", r"unconscious", r"collapsed", r"passed\s+out",
+          r"can't\s+wake\s+(?:him|her|them|mum|mom|dad|up)",
+          r"(?:won't|will\s+not|doesn't|isn't)\s+(?:wake\s+up|respond(?:ing)?|come\s+round)"
+          r"(?!\s+(?:until|till|before|early|to))",
+          r"slumped", r"(?:gone|going|turning|turned)\s+blue"),
+    _rule(ME, CRITICAL, "cardiac, stroke or seizure signs",
+          r"chest\s+pains?", r"(?:crushing|tight)\s+(?:pain\s+in\s+my\s+)?chest",
+          r"chest\s+(?:hurts|is\s+(?:hurting|painful)|aches)",
+          r"speech\s+(?:is\s+|was\s+)?slurred",
+          r"(?:side\s+of\s+(?:my|his|her)\s+)?(?:face|mouth)\s+(?:has\s+)?(?:dropped|drooped)",
+          r"chest\s+(?:is|feels)\s+(?:crushing|tight|heavy)",
+          r"(?:having|is\s+having|i'm\s+having)\s+a\s+(?:heart\s+attack|stroke|seizure|fit)",
+          r"seizure", r"convulsing", r"(?:is|she's|he's|i'm|started)\s+fitting",
+          r"face\s+(?:is\s+)?(?:drooping|droopy)", r"slurred\s+speech",
+          r"arm\s+(?:has\s+gone|is|went|feels)\s+(?:weak|numb|dead)",
+          r"can't\s+(?:talk|speak)\s+properly"),
+    _rule(ME, CRITICAL, "bleeding or dangerous blood sugar",
+          r"bleeding\s+(?:a\s+lot|heavily|badly|everywhere)", r"blood\s+everywhere",
+          r"(?:won't|will\s+not|can't)\s+stop\s+(?:the\s+)?bleeding",
+          r"(?:blood\s+)?(?:sugar|glucose)\s+(?:is\s+|levels?\s+(?:are|is)\s+)?(?:really\s+|very\s+"
+          r"|dangerously\s+|too\s+)?low", r"hypo"),
+    _rule(ME, CRITICAL, "asks for an ambulance",
+          r"(?:call|ring|get|send)\s+(?:an|the)\s+ambulance",
+          r"(?:call|dial|ring)\s+(?:999|911|112)"),
+)  # fmt: skip
+
+SUBSTANCE_RULES: tuple[Rule, ...] = (
+    _rule((SU, SI), CRITICAL, "overdose taken",
+          rf"(?:took|taken|swallowed|had|downed)\s+(?:like\s+|about\s+|around\s+|over\s+|nearly\s+"
+          rf"|almost\s+)?(?:\d{{2,}}\s+(?:\w+\s+)?{_MED}|all\s+(?:of\s+)?(?:my|the|her|his)\s+"
+          rf"(?:\w+\s+)?{_MED}|too\s+many\s+(?:of\s+(?:my|his|her)\s+)?(?:\w+\s+)?{_MED}"
+          rf"|(?:a|the)\s+(?:whole|full|entire)\s+(?:bottle|packet|box|pack)\s+of\s+(?:\w+\s+)?{_MED})",
+          r"(?:took|taken|swallowed|downed)\s+(?:[\w']+\s+){0,2}(?:whole|entire)\s+(?:[\w']+\s+){0,2}"
+          r"(?:bottle|packet|box|pack|blister\s+pack|supply)",
+          r"(?:taken|took|swallowed)\s+everything\s+i\s+(?:had|have|could\s+find)",
+          r"overdosed", r"(?:took|taken|had)\s+an\s+overdose"),
+    _rule(SU, CRITICAL, "alcohol taken with medication",
+          rf"(?:drank|drunk|had|taken|took|swallowed|downed)\b.{{0,40}}\b{_ALCOHOL}\b.{{0,20}}"
+          rf"\b(?:with|and)\s+(?:all\s+)?(?:my\s+|the\s+|her\s+|his\s+)?(?:\w+\s+)?{_MED}"),
+    _rule(SU, HIGH, "drinks alcohol with medication",
+          rf"(?:drinking|drinks)\b.{{0,40}}\b{_ALCOHOL}\b.{{0,20}}\bwith\s+(?:my|his|her)\s+"
+          rf"(?:\w+\s+)?{_MED}"),
+    _rule((SU, SI), HIGH, "plans to take medication in a dangerous way",
+          rf"mix(?:ing)?\s+(?:my\s+|the\s+|all\s+my\s+)?(?:\w+\s+)?{_MED}\s+with\s+(?:\w+\s+)?"
+          rf"{_ALCOHOL}",
+          rf"(?:saved|saving|stockpiled|stockpiling|hoarded|hoarding|collecting|collected)\s+(?:up\s+)?"
+          rf"(?:all\s+)?(?:my\s+|the\s+|her\s+|his\s+)?(?:\w+\s+)?{_MED}",
+          r"take\s+(?:them\s+all|the\s+lot|all\s+of\s+them|every\s+one\s+of\s+them)",
+          r"tried\s+to\s+overdose"),
+    _rule(SU, HIGH, "misusing medication",
+          rf"tak(?:e|es|ing)\s+(?:double|twice|triple|extra|more)\s+(?:of\s+)?(?:the\s+|my\s+|her\s+"
+          rf"|his\s+)?(?:\w+\s+)?(?:{_MED}|dose)",
+          r"secretly\s+taking", r"on\s+top\s+of\s+(?:her|his|my)\s+own",
+          rf"(?:neighbour's|neighbor's|someone\s+else's|wife's|husband's)\s+(?:\w+\s+)?{_MED}"),
+    _rule(SU, MEDIUM, "heavy drinking or hidden medication",
+          r"drinking\s+(?:a\s+lot|too\s+much|heavily|every\s+(?:day|night))",
+          rf"(?:a|the)\s+(?:whole|full)\s+bottle\s+of\s+{_ALCOHOL}",
+          rf"asking\s+for\s+more\s+(?:\w+\s+)?{_MED}",
+          rf"hid(?:es|ing|e)\s+(?:her|his|my)\s+(?:\w+\s+)?{_MED}"),
+)  # fmt: skip
+
+DISTRESS_RULES: tuple[Rule, ...] = (
+    _rule(SD, MEDIUM, "hopelessness",
+          r"(?:no|any|what's\s+the|what\s+is\s+the|see\s+no)\s+point\s+(?:in\s+|of\s+)?(?:living"
+          r"|going\s+on|carrying\s+on|anything|life|it\s+all|trying|being\s+here|getting\s+up)",
+          r"(?:don't|do\s+not|can't|cannot)\s+see\s+(?:the|any)\s+(?:point|reason\s+to)",
+          r"no\s+reason\s+to\s+(?:keep\s+)?(?:living|live|go\s+on|carry\s+on)",
+          r"burden", r"nuisance\s+to\s+(?:everyone|everybody|my\s+family|the\s+staff)",
+          r"no\s+point\s+(?:to|in|of)\s+(?:any\s+of\s+)?(?:it|this|anything)",
+          r"nothing\s+to\s+look\s+forward\s+to", r"(?:can't|cannot)\s+see\s+(?:a|any)\s+way\s+out",
+          r"no\s+way\s+out", r"end\s+of\s+my\s+(?:rope|tether)",
+          r"hopeless(?:ness)?", r"no\s+hope",
+          r"lost\s+(?:all\s+)?hope", r"nothing\s+(?:left\s+)?to\s+live\s+for",
+          r"nothing\s+left\s+for\s+me", r"(?:isn't|is\s+not|not)\s+worth\s+living",
+          r"want\s+(?:it|this|everything)\s+(?:all\s+)?to\s+(?:stop|end|be\s+over)",
+          r"can't\s+(?:go\s+on|carry\s+on|take\s+(?:it|this|any\s?more)|cope|do\s+this\s+any\s?more)",
+          r"(?:no\s+one|nobody|noone)\s+(?:would|will)\s+(?:care|notice|miss\s+me|even\s+notice)",
+          r"worthless", r"trapped(?!\s+wind)", r"despair", r"desperate(?!\s+(?:for|to))",
+          r"drowning", r"(?:everything|life|it's\s+all|it\s+all)\s+(?:is\s+|feels\s+)?pointless",
+          r"giv(?:e|ing|en)\s+up\s+on\s+(?:everything|life|living|myself|it\s+all)",
+          r"feel\s+like\s+giving\s+up", r"why\s+bother", r"dead\s+soon\s+anyway"),
+    _rule(SD, MEDIUM, "panic",
+          r"panic(?:king|ked)?", r"panic\s+attack",
+          r"can't\s+(?:stop\s+shaking|calm\s+down|stop\s+crying)",
+          r"something\s+terrible\s+is\s+going\s+to\s+happen"),
+    _rule(SD, LOW, "sadness, loneliness or worry",
+          r"lonely|loneliness|alone|isolated|on\s+my\s+own",
+          r"sad|sadness|unhappy|miserable|depressed|depression|heartbroken|grieving|grief"
+          r"|homesick|withdrawn|agitated|tearful|teary",
+          r"(?:feel|feeling|felt|feels|seems?|seemed|look|looks|looking)(?:\s+\w+){0,2}\s+(?:down|low"
+          r"|blue|grey|gray)",
+          r"cry|cried|crying|weep|weeping", r"miss\s+(?:my|him|her|them|home)",
+          r"worried|worrying|anxious|anxiety|stressed|overwhelmed|scared|frightened|afraid"
+          r"|upset|struggling|nervous|worry|worries|low\s+(?:in\s+)?mood|a\s+bit\s+much",
+          r"(?:i'm|i\s+am|feeling|feel)\s+(?:really\s+|so\s+|very\s+|a\s+bit\s+)?(?:down|low)"
+          r"(?!\s+(?:for|stairs|to|here|there|on))",
+          r"(?:scared|frightened)\s+and\s+confused", r"don't\s+know\s+where\s+i\s+am",
+          r"(?:feel|felt|feeling)\s+forgotten", r"forgotten\s+by",
+          r"had\s+a\s+nightmare", r"(?:having|have|get)\s+nightmares",
+          r"(?:feel|feeling|i'm|i\s+am|he's|she's|so)\s+useless",
+          r"breaks?\s+my\s+heart", r"hurt\s+my\s+feelings", r"hate\s+it\s+here",
+          r"nobody\s+(?:listens|talks|visits|cares)", r"don't\s+feel\s+like\s+myself"),
+)  # fmt: skip
+
+RULES: tuple[Rule, ...] = (
+    SUICIDE_RULES
+    + SELF_HARM_RULES
+    + HARM_TO_OTHERS_RULES
+    + ABUSE_RULES
+    + MEDICAL_RULES
+    + SUBSTANCE_RULES
+    + DISTRESS_RULES
+)
+
+
+# --- context tables -------------------------------------------------------------------------
+
+# Figures of speech blanked out before the rules run, so "this traffic is killing me" never
+# reaches "kill". Each row is a phrase whose literal reading would be a false alarm.
+IDIOMS: re.Pattern[str] = _any(
+    # "X is killing me": pain, heat, traffic, deadlines. Real harm is "killing myself".
+    r"(?:is|are|was|were|'s|'re)\s+(?:killing|murdering|slaying)\s+(?:me|him|her|us)",
+    r"(?:kill|killing|killed)\s+(?:time|it|the\s+(?:lights?|engine|music|tv|radio|mood)"
+    r"|two\s+birds|off(?:\s+the\s+\w+)?)",
+    r"(?:could|would|'d)\s+(?:kill|murder|die)\s+for",  # "I'd kill for a cup of tea"
+    r"(?:could|'d|would)\s+murder\s+(?:a|an|some)",  # "I could murder a pizza"
+    r"dying\s+(?:to|for|of\s+(?:boredom|embarrassment|laughter|thirst|curiosity|hunger))",
+    r"(?:die|died)\s+(?:of|from)\s+(?:boredom|embarrassment|laughter|shame)",
+    r"(?:nearly\s+|almost\s+)?died\s+laughing",
+    r"dead\s+(?:tired|keen|beat|on\s+time|good|easy|funny|right|serious|chuffed|on\s+my\s+feet)",
+    r"to\s+die\s+for",
+    r"(?:the\s+)?death\s+of\s+me",
+    r"over\s+my\s+dead\s+body",
+    r"(?:bored|worked?|working|scared|frightened|worried|sick|tired)\s+(?:\w+\s+)?to\s+death",
+    r"kill\s+me\s+now",  # exasperation: "kill me now, it's bingo again"
+    r"(?:killing|killed|kill)\s+myself\s+laughing",
+    # Someone "will kill me if I'm late": a scolding, not a threat.
+    r"(?:she|he|they|mum|mom|dad|my\s+\w+)(?:'ll|\s+will|\s+would|\s+is\s+going\s+to)"
+    r"\s+kill\s+me\s+if",
+    r"(?:battery|phone|plants?|flowers?|garden|car|laptop|ipad|tv|remote|torch)"
+    r"\s+(?:has\s+|have\s+|is\s+|are\s+)?(?:died|dying|dead)",
+    r"(?:laughed|laughing|laugh)\s+(?:till|until)\s+(?:i|we)\s+(?:cried|cry|died)",
+    r"break\s+a\s+leg",
+    r"hang\s+in\s+there",
+    r"jump(?:ed)?\s+out\s+of\s+my\s+skin",
+    r"crack(?:ed|s)?\s+me\s+up",
+    r"(?:slayed|slay|slaying)\s+(?:it|them)",
+)
+
+# Harm-to-others talk followed by a laugh or "joking" is banter; suicide talk is never
+# discounted this way, because "kms lol" is too often real.
+JOKE: re.Pattern[str] = _any(
+    r"ha(?:ha)+h?",
+    r"he(?:he)+",
+    r"lol",
+    r"lmao",
+    r"jk",
+    r"(?:just|only|i\s+was)\s+joking",
+    r"kidding",
+)
+
+# Sentences about fiction, the news or other media: what happens there is not a crisis.
+MEDIA: re.Pattern[str] = _any(
+    r"(?:on|in)\s+(?:the\s+|a\s+|my\s+)?(?:tv|telly|television|news|film|movie|show|series|soap"
+    r"|book|novel|radio|newspaper|paper|documentary|play|song|programme|program|podcast|game)",
+    r"(?:the|a|an|that|this|my\s+favou?rite)(?:\s+\w+)?\s+(?:film|movie|show|series|soap|book"
+    r"|novel|documentary|song|play|character|actor|actress|villain|episode|article|news"
+    r"|newspaper|programme|program|podcast)",
+    r"(?:news|newspaper|paper|radio|song|article|report|tv)\s+(?:said|says|say|reported|reports)",
+)
+
+# Words that negate what follows within the same clause ("I'm not going to hurt myself").
+# "can't" is deliberately absent: "I can't stop thinking about killing myself" is not a
+# denial.
+NEGATORS: frozenset[str] = frozenset({
+    "not", "never", "no", "nobody", "noone", "neither", "nor", "denies", "denied", "deny",
+    "denying", "don't", "doesn't", "didn't", "won't", "wouldn't", "isn't", "aren't",
+    "wasn't", "weren't", "haven't", "hasn't", "hadn't", "shouldn't", "mustn't",
+})  # fmt: skip
+
+# Pronouns that make a mention about the listener ("are you having thoughts of suicide?").
+SECOND_PERSON: frozenset[str] = frozenset({"you", "your", "you're", "you'll", "you've", "you'd"})
+FIRST_AND_THIRD_PERSON: frozenset[str] = frozenset({
+    "i", "i'm", "i've", "i'll", "i'd", "me", "my", "he", "she", "he's", "she's", "we",
+})  # fmt: skip
+
+# Categories about the speaker's own body or mind, where a second-person subject means the
+# message is a question or advice to someone else.
+SELF_FOCUSED: frozenset[CrisisCategory] = frozenset({SI, SH, SU, ME, SD})
+
+# Clause boundaries limit how far a negation or a pronoun reaches.
+CLAUSE_BREAK: re.Pattern[str] = re.compile(
+    r"[,;:.!?()\"]|\b(?:and|but|so|because|though|although|or|then|while)\b", re.IGNORECASE
+)
+
+# Phrases that make a category's match innocent within its clause.
+BENIGN_CONTEXT: dict[CrisisCategory, re.Pattern[str]] = {
+    # Taking all the day's pills as the nurse said is adherence, not an overdose.
+    SU: _any(r"as\s+prescribed",
+             r"(?:like|as)\s+(?:the|my)\s+(?:nurse|doctor|gp|carer|pharmacist)s?\s+"
+             r"(?:told|said|asked|prescribed|showed)"),
+    # A blocked nose is not respiratory distress.
+    ME: _any(r"through\s+(?:my|the)\s+nose", r"(?:blocked|stuffy|runny)\s+nose",
+             r"with\s+(?:this|a|my)\s+cold"),
+    # Accidental injuries.
+    SH: _any(r"shaving", r"by\s+accident", r"accidentally", r"while\s+cooking", r"chopping",
+             r"on\s+the\s+(?:\w+\s+)?(?:tin|can|paper|glass|kettle|oven|door|table|iron)"),
+}  # fmt: skip
+
+# Time markers, strongest cap first. A danger described as in the past is capped at the
+# level given; ``None`` means "drop" (old medical events are history, not emergencies).
+_RECENT = _any(
+    r"yesterday",
+    r"last\s+night",
+    r"this\s+morning",
+    r"this\s+afternoon",
+    r"earlier\s+today",
+    r"last\s+week",
+    r"(?:a\s+)?(?:few|couple\s+of|two|three|four|several)\s+days\s+ago",
+    r"the\s+other\s+day",
+)
+_MONTHS = _any(
+    r"(?:a\s+|one\s+|two\s+|three\s+|four\s+|five\s+|six\s+|several\s+|a\s+few\s+"
+    r"|a\s+couple\s+of\s+|\d+\s+)?(?:weeks|months)\s+ago",
+    r"last\s+(?:month|year|spring|summer|autumn|fall|winter|christmas)",
+    r"a\s+(?:month|year)\s+ago",
+    r"earlier\s+this\s+year",
+)
+_DISTANT = _any(
+    r"years\s+ago",
+    r"decades\s+ago",
+    r"long\s+ago",
+    r"a\s+long\s+time\s+ago",
+    r"years\s+back",
+    r"(?:back\s+)?in\s+(?:19|20)\d\d",
+    r"during\s+the\s+war",
+    r"long\s+behind\s+me",
+    r"when\s+i\s+was\s+(?:young|younger|little|a\s+(?:girl|boy|child|kid|teenager"
+    r"|young\s+(?:man|woman)))",
+    r"as\s+a\s+(?:teenager|child|young\s+(?:man|woman))",
+    r"in\s+my\s+(?:teens|twenties|thirties|forties|fifties|youth)",
+)
+TIME_CAPS: tuple[tuple[re.Pattern[str], CrisisLevel, CrisisLevel | None], ...] = (
+    # (marker, cap for most categories, cap for medical emergencies)
+    (_DISTANT, LOW, None),
+    (_MONTHS, MEDIUM, None),
+    (_RECENT, HIGH, HIGH),
+)
+# Words that put the danger back in the present despite a time marker
+# ("years ago I tried, and I still think about it").
+PRESENT_OVERRIDE: re.Pattern[str] = _any(
+    r"again",
+    r"still",
+    r"tonight",
+    r"right\s+now",
+    r"currently",
+    r"these\s+days",
+    r"at\s+the\s+moment",
+)
+
+# Means at hand: turns current suicidal, self-harm or violent intent into an emergency.
+MEANS: re.Pattern[str] = _any(
+    r"(?<!end of my )rope",
+    r"noose",
+    r"razor",
+    r"blade",
+    r"knife",
+    r"knives",
+    r"gun",
+    r"shotgun",
+    r"rifle",
+    r"scissors",
+    r"hammer",
+    r"axe",
+    r"machete",
+    r"tied\s+(?:a|the|my)\s+(?:belt|cord|scarf|sheet|tie|rope|flex)",
+    rf"{_MED}\s+(?:are\s+)?(?:in\s+my\s+hand|right\s+here|lined\s+up)",
+    rf"(?:saved|saving|stockpiled|hoarded)\s+(?:up\s+)?(?:all\s+)?(?:my\s+)?(?:\w+\s+)?{_MED}",
+    r"got\s+everything\s+i\s+need",
+    r"on\s+the\s+(?:bridge|roof|ledge|tracks|railway\s+line)",
+    r"(?:edge\s+of\s+the\s+)?cliff",
+    r"railway\s+line",
+    r"train\s+tracks",
+)
+# "Tonight" with a future verb in the same sentence: the plan has a time.
+IMMINENT: re.Pattern[str] = _any(
+    r"tonight",
+    r"right\s+now",
+    r"now",
+    r"this\s+evening",
+    r"tonight's\s+the\s+night",
+    r"this\s+is\s+it",
+    r"in\s+(?:a|an|a\s+few)\s+(?:minutes?|hours?)",
+)
+FUTURE: re.Pattern[str] = _any(r"going\s+to", r"'ll", r"will", r"about\s+to")
+# Means plus a bare commitment ("I'm holding the razor and I'm going to do it") is a plan
+# even though no crisis word is said.
+COMMITMENT: re.Pattern[str] = _any(
+    r"(?:going\s+to|about\s+to|ready\s+to|'ll)\s+do\s+it",
+    r"doing\s+it\s+(?:tonight|now|today)",
+    r"do\s+it\s+(?:tonight|now)",
+    r"(?:i'm|i\s+am)\s+ready\b(?!\s+(?:for|to\s+(?:eat|go\s+out)))",
+)

@@ -1,0 +1,274 @@
+"""The audit table against real PostgreSQL: chain, append-only guards, tampering, batching."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import pytest
+from audit_helpers import KEYS, make_event
+
+from mesh.clock import FakeClock
+from services.audit import store
+from services.audit.chain import GENESIS, ChainHead, Violation, ViolationKind, verify_chain
+from services.audit.writer import WRITER_ROLE, AuditWriter
+
+PARTITION = "2025-01-01"  # FakeClock's default wall start is 2025-01-01T00:00:00Z
+
+
+async def verify(pool: asyncpg.Pool, partition: str = PARTITION) -> list[Violation]:
+    events, head = await store.read_partition(pool, partition)
+    return verify_chain([e.record() for e in events], KEYS.keys, expected_head=head)
+
+
+async def tamper(pool: asyncpg.Pool, *statements: str) -> None:
+    """Change rows as a superuser would: with ordinary triggers switched off."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        for sql in statements:
+            await conn.execute(sql)
+
+
+async def seeded(pool: asyncpg.Pool, clock: FakeClock, n: int = 6) -> AuditWriter:
+    writer = AuditWriter(pool, KEYS, clock=clock)
+    await writer.append([make_event(i) for i in range(1, n + 1)])
+    return writer
+
+
+async def test_append_builds_a_linear_chain(pool: asyncpg.Pool, clock: FakeClock) -> None:
+    writer = AuditWriter(pool, KEYS, clock=clock)
+    first = await writer.append([make_event(1), make_event(2)])
+    second = await writer.append([make_event(3)])
+    assert [s.sequence for s in first + second] == [1, 2, 3]
+    assert first[0].prev_hash == GENESIS and first[0].wire_prev_hash == ""
+    assert second[0].prev_hash == first[1].integrity_hash
+    assert {s.partition for s in first + second} == {PARTITION}
+    assert await verify(pool) == []
+    _, head = await store.read_partition(pool, PARTITION)
+    assert head == ChainHead(3, second[0].integrity_hash)
+
+
+async def test_same_audit_id_is_stored_once(pool: asyncpg.Pool, clock: FakeClock) -> None:
+    writer = AuditWriter(pool, KEYS, clock=clock)
+    (a,) = await writer.append([make_event(1)])
+    again = await writer.append([make_event(1, actor_user_id="other"), make_event(2)])
+    assert again[0] == a  # returned as stored, not appended again
+    assert again[1].sequence == 2
+    dup = await writer.append([make_event(3), make_event(3)])
+    assert dup[0] == dup[1] and dup[0].sequence == 3
+    assert await pool.fetchval("SELECT count(*) FROM audit.events") == 3
+
+
+async def test_partition_follows_the_recording_day(pool: asyncpg.Pool, clock: FakeClock) -> None:
+    writer = AuditWriter(pool, KEYS, clock=clock)
+    (a,) = await writer.append([make_event(1)])
+    clock.advance(86_400)
+    (b,) = await writer.append([make_event(2)])
+    assert (a.partition, a.sequence) == ("2025-01-01", 1)
+    assert (b.partition, b.sequence) == ("2025-01-02", 1)
+
+
+async def test_trigger_refuses_update_delete_truncate_even_for_the_owner(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    await seeded(pool, clock, 2)
+    for sql in (
+        "UPDATE audit.events SET actor_user_id = 'x' WHERE sequence = 1",
+        "DELETE FROM audit.events WHERE sequence = 1",
+        "TRUNCATE audit.events",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await pool.execute(sql)
+    assert await pool.fetchval("SELECT count(*) FROM audit.events") == 2
+
+
+async def test_writer_role_may_insert_and_read_but_never_update_or_delete(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    # The writer itself runs as the role: appends work.
+    writer = AuditWriter(pool, KEYS, clock=clock, writer_role=WRITER_ROLE)
+    await writer.append([make_event(1), make_event(2)])
+    async with pool.acquire() as conn:
+        for sql in (
+            "UPDATE audit.events SET actor_user_id = 'x' WHERE sequence = 1",
+            "DELETE FROM audit.events WHERE sequence = 1",
+            "TRUNCATE audit.events",
+        ):
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL ROLE {WRITER_ROLE}")
+                # Refused by privileges before the trigger is even reached.
+                with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+                    await conn.execute(sql)
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL ROLE {WRITER_ROLE}")
+            assert await conn.fetchval("SELECT count(*) FROM audit.events") == 2
+    privileges = await pool.fetchrow(
+        """SELECT has_table_privilege($1, 'audit.events', 'INSERT') AS ins,
+                  has_table_privilege($1, 'audit.events', 'SELECT') AS sel,
+                  has_table_privilege($1, 'audit.events', 'UPDATE') AS upd,
+                  has_table_privilege($1, 'audit.events', 'DELETE') AS del,
+                  has_table_privilege($1, 'audit.events', 'TRUNCATE') AS trn""",
+        WRITER_ROLE,
+    )
+    assert dict(privileges) == {"ins": True, "sel": True, "upd": False, "del": False, "trn": False}
+    assert await verify(pool) == []
+
+
+async def test_sql_edit_is_detected(pool: asyncpg.Pool, clock: FakeClock) -> None:
+    await seeded(pool, clock)
+    await tamper(pool, "UPDATE audit.events SET actor_user_id = 'mallory' WHERE sequence = 3")
+    found = await verify(pool)
+    assert [(v.kind, v.sequence, v.audit_id) for v in found] == [(ViolationKind.EDITED, 3, "a-3")]
+
+
+async def test_sql_edit_of_a_json_context_or_time_is_detected(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    await seeded(pool, clock)
+    await tamper(
+        pool,
+        """UPDATE audit.events SET additional_context = '{"rpc": "/x/Y", "n": "999"}'
+           WHERE sequence = 2""",
+        "UPDATE audit.events SET occurred_at = occurred_at + interval '1 microsecond'"
+        " WHERE sequence = 5",
+    )
+    found = await verify(pool)
+    assert {(v.kind, v.sequence) for v in found} == {
+        (ViolationKind.EDITED, 2),
+        (ViolationKind.EDITED, 5),
+    }
+
+
+async def test_sql_delete_is_detected(pool: asyncpg.Pool, clock: FakeClock) -> None:
+    await seeded(pool, clock)
+    await tamper(pool, "DELETE FROM audit.events WHERE sequence = 4")
+    found = await verify(pool)
+    assert [(v.kind, v.sequence) for v in found] == [(ViolationKind.DELETED, 4)]
+
+
+async def test_sql_tail_delete_is_detected_through_the_head(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    await seeded(pool, clock)
+    await tamper(pool, "DELETE FROM audit.events WHERE sequence = 6")
+    found = await verify(pool)
+    assert [(v.kind, v.sequence) for v in found] == [(ViolationKind.DELETED, 6)]
+
+
+async def test_sql_swapped_sequence_numbers_are_detected(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    await seeded(pool, clock)
+    await tamper(
+        pool,
+        """UPDATE audit.events SET sequence = CASE sequence WHEN 2 THEN 3 ELSE 2 END
+           WHERE sequence IN (2, 3)""",
+    )
+    found = await verify(pool)
+    assert found and {v.kind for v in found} == {ViolationKind.REORDERED}
+    assert {v.audit_id for v in found} >= {"a-2", "a-3"}
+
+
+async def test_sql_forged_row_is_detected(pool: asyncpg.Pool, clock: FakeClock) -> None:
+    await seeded(pool, clock)
+    prev = await pool.fetchval("SELECT integrity_hash FROM audit.events WHERE sequence = 3")
+    await tamper(
+        pool,
+        # Make room after sequence 3 (the constraint is checked at statement end) ...
+        "UPDATE audit.events SET sequence = sequence + 1 WHERE sequence >= 4",
+        # ... and slip in a row that links to 3 but was never sealed with the key.
+        f"""INSERT INTO audit.events ({store._COLUMNS})
+            SELECT partition, 4, 'forged', key_id, '{prev}', repeat('ab', 32), 'mallory',
+                   actor_role, event_type, action, resource, resource_id, resident_id,
+                   phi_accessed, compliance_context, break_glass, outcome, trace_id,
+                   additional_context, occurred_at, recorded_at
+            FROM audit.events WHERE sequence = 3""",
+    )
+    found = await verify(pool)
+    inserted = [v for v in found if v.kind is ViolationKind.INSERTED]
+    assert [(v.sequence, v.audit_id) for v in inserted] == [(4, "forged")]
+
+
+async def test_sql_forged_row_at_the_end_is_detected(pool: asyncpg.Pool, clock: FakeClock) -> None:
+    await seeded(pool, clock, 3)
+    await tamper(
+        pool,
+        f"""INSERT INTO audit.events ({store._COLUMNS})
+            SELECT partition, 4, 'forged', key_id, integrity_hash, repeat('cd', 32), 'mallory',
+                   actor_role, event_type, action, resource, resource_id, resident_id,
+                   phi_accessed, compliance_context, break_glass, outcome, trace_id,
+                   additional_context, occurred_at, recorded_at
+            FROM audit.events WHERE sequence = 3""",
+    )
+    found = await verify(pool)
+    assert [(v.kind, v.sequence, v.audit_id) for v in found] == [
+        (ViolationKind.INSERTED, 4, "forged")
+    ]
+
+
+async def test_concurrent_writers_keep_one_linear_chain(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    writers = [AuditWriter(pool, KEYS, clock=clock) for _ in range(4)]
+    await asyncio.gather(
+        *(
+            w.append([make_event(100 * k + i) for i in range(10)])
+            for k, w in enumerate(writers)
+            for _ in range(1)
+        )
+    )
+    seqs = [r["sequence"] for r in await pool.fetch("SELECT sequence FROM audit.events")]
+    assert sorted(seqs) == list(range(1, 41))
+    assert await verify(pool) == []
+
+
+async def test_submit_batches_concurrent_records(pool: asyncpg.Pool, clock: FakeClock) -> None:
+    writer = AuditWriter(pool, KEYS, clock=clock, linger=0.05)
+    stored = await asyncio.gather(*(writer.submit(make_event(i)) for i in range(50)))
+    await writer.close()
+    assert sorted(s.sequence for s in stored) == list(range(1, 51))
+    # Rows written by one transaction share xmin: the 50 concurrent records took one or
+    # two transactions, not 50.
+    assert await pool.fetchval("SELECT count(DISTINCT xmin::text) FROM audit.events") <= 2
+    assert await verify(pool) == []
+
+
+async def test_submit_fails_when_the_database_is_gone(pool: asyncpg.Pool, clock: FakeClock) -> None:
+    writer = AuditWriter(pool, KEYS, clock=clock)
+    await pool.close()
+    with pytest.raises(asyncpg.InterfaceError):
+        await writer.submit(make_event(1))
+
+
+async def test_batched_throughput_beats_one_by_one(
+    pool: asyncpg.Pool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Measures records/s (printed; run with -s). Real clock: the point is wall time."""
+    n = 400
+    one = AuditWriter(pool, KEYS)
+    start = time.perf_counter()
+    for i in range(n):
+        await one.append([make_event(i, audit_id=f"one-{i}")])
+    single_rate = n / (time.perf_counter() - start)
+
+    batched = AuditWriter(pool, KEYS, linger=0.005)
+    start = time.perf_counter()
+    await asyncio.gather(*(batched.submit(make_event(i, audit_id=f"b-{i}")) for i in range(n)))
+    batch_rate = n / (time.perf_counter() - start)
+    await batched.close()
+
+    with capsys.disabled():
+        print(
+            f"\naudit append throughput: one-by-one {single_rate:.0f} records/s, "
+            f"batched {batch_rate:.0f} records/s ({batch_rate / single_rate:.1f}x)"
+        )
+    assert batch_rate > 2 * single_rate
+    events, _ = await store.read_partition(pool, store_partition_today())
+    assert len(events) == 2 * n
+
+
+def store_partition_today() -> str:
+    from services.audit.logic import daily_partition
+
+    return daily_partition(int(time.time() * 1_000_000))

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from mesh.db import create_pool, migrate
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "billing" / "migrations"
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(fresh_database)
+    await migrate(pool, "billing", MIGRATIONS)
+    yield pool
+    await pool.close()

@@ -1,0 +1,122 @@
+"""scripts/up end to end: a fresh state dir, no external Redis or PostgreSQL, the whole mesh.
+
+A crisis message sent through REST must reach an operator's SSE feed, and Ctrl-C
+(SIGINT) must stop every process the launcher started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from mesh.identity import totp
+from services.auth.seed import DEMO_PASSWORD, DEMO_USERS, demo_user_id
+
+ROOT = Path(__file__).resolve().parents[1]
+GATEWAY_PORT = 18090
+
+
+def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line or "FAILED" in line:
+            break
+    return lines
+
+
+@pytest.mark.timeout(240)
+def test_up_runs_the_mesh_and_stops_everything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.pop("LILO_STATE_DIR", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mesh.cli.up",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--gateway-port",
+            str(GATEWAY_PORT),
+            "--services",
+            "auth,audit,consent,emergency,relationships,safety,crisis",
+        ],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    launched: list[psutil.Process] = []
+    try:
+        lines = wait_for_line(proc, "Ctrl-C drains", timeout=180)
+        output = "".join(lines)
+        assert "Ctrl-C drains" in output, output
+        assert "embedded Redis" in output and "embedded PostgreSQL" in output
+        launched = psutil.Process(proc.pid).children(recursive=True)
+        assert len(launched) >= 8  # redis, postgres, services, gateway
+
+        base = f"http://127.0.0.1:{GATEWAY_PORT}"
+        with httpx.Client(base_url=base, timeout=30) as http:
+            assert http.get("/health/live").status_code == 200
+            staff = next(u for u in DEMO_USERS if u.username == "staff@demo")
+            login = http.post(
+                "/v1/auth:login", json={"username": "staff@demo", "password": DEMO_PASSWORD}
+            ).json()
+            code = totp.code_at(staff.totp_secret or "", totp.step_at(time.time()))
+            verified = http.post(
+                "/v1/auth/mfa:verify",
+                json={"challengeToken": login["mfaChallenge"]["challengeToken"], "code": code},
+            ).json()
+            token = verified["tokens"]["accessToken"]
+            auth = {"authorization": f"Bearer {token}"}
+            resident = demo_user_id("resident@demo")
+
+            screened = http.post(
+                f"/v1/residents/{resident}/content:screen",
+                headers=auth,
+                json={
+                    "content": "I have the pills here and I am going to kill myself tonight",
+                    "source": "chat",
+                },
+            )
+            assert screened.status_code == 200, screened.text
+            alert_id = screened.json()["alert"]["alertId"]
+
+            events = []
+            with http.stream(
+                "GET",
+                "/v1/alerts:watch",
+                params={"replayAll": "true"},
+                headers={**auth, "accept": "text/event-stream"},
+            ) as feed:
+                for line in feed.iter_lines():
+                    if line.startswith("data:"):
+                        events.append(json.loads(line[5:]))
+                        if any(e["event"]["alert"]["alertId"] == alert_id for e in events):
+                            break
+            assert events[-1]["event"]["type"] == "ALERT_EVENT_TYPE_CREATED"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    still_running = [p for p in launched if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert still_running == [], [p.cmdline() for p in still_running]
+    assert proc.returncode == 0
