@@ -75,6 +75,7 @@ from gateway_rest.status import (
 )
 from gateway_rest.transcode import build_request, message_class, message_to_json, response_to_json
 from mesh import telemetry
+from mesh.background import stop_task
 from mesh.client import ClientConfig, MeshClient
 from mesh.policy import method_policy
 from mesh.registry.base import Registry
@@ -171,9 +172,7 @@ class StreamPump:
         if cancel is not None:
             cancel()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await stop_task(self._task)
 
 
 class Gateway:
@@ -611,9 +610,7 @@ class _WsSession:
             pass
         finally:
             for task in (reader, writer):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await stop_task(task)
             self.gw.pumps.discard(pump)
             await pump.stop()
 

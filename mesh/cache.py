@@ -38,6 +38,7 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from mesh.background import raise_if_cancelling, stop_task
 from mesh.clock import Clock, SystemClock
 
 __all__ = ["CacheConfig", "LruTtl", "TwoTierCache", "cache_requests"]
@@ -156,9 +157,7 @@ class TwoTierCache:
 
     async def close(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await stop_task(self._listener)
             self._listener = None
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
@@ -306,6 +305,7 @@ class TwoTierCache:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                raise_if_cancelling()
                 # Messages may have been lost while disconnected: forget L1 (bounded anyway).
                 log.warning("cache %s: invalidation channel error: %s", self.config.name, exc)
                 self._l1 = LruTtl(self.config.l1_max_entries, self.config.l1_ttl, self._clock)

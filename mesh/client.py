@@ -40,6 +40,7 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mesh import context, telemetry
+from mesh.background import raise_if_cancelling, stop_task
 from mesh.balancing import Endpoint, Picker, make_picker
 from mesh.breaker import EndpointBreaker, OutlierConfig, OutlierDetector
 from mesh.clock import Clock, SystemClock
@@ -174,6 +175,7 @@ class _Conn:
                         changed()
                     delay = 0.05
             except aio.AioRpcError as exc:
+                raise_if_cancelling()
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                     return  # no health service: rely on discovery alone
             await asyncio.sleep(delay)
@@ -181,9 +183,7 @@ class _Conn:
 
     async def close(self, grace: float | None) -> None:
         if self.health_task is not None:
-            self.health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.health_task
+            await stop_task(self.health_task)
         await self.channel.close(grace)
 
 
@@ -307,9 +307,7 @@ class ServiceChannel:
         return self._conns[endpoint.key]
 
     async def close(self) -> None:
-        self._watch.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._watch
+        await stop_task(self._watch)
         for conn in self._conns.values():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(conn.close(grace=None), 5.0)

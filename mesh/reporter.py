@@ -10,7 +10,6 @@ slows the service it runs in.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -21,6 +20,8 @@ from google.rpc import code_pb2
 from lilo.metrics.v1 import metrics_service_pb2 as pb
 from lilo.metrics.v1 import metrics_service_pb2_grpc as pb_grpc
 from prometheus_client import REGISTRY
+
+from mesh.background import raise_if_cancelling, stop_task
 
 log = logging.getLogger(__name__)
 METRICS_SERVICE = "lilo.metrics.v1.MetricsService"
@@ -96,9 +97,7 @@ class MetricsReporter:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
 
     async def _samples(self) -> AsyncIterator[pb.ReportMetricsRequest]:
         while True:
@@ -111,5 +110,6 @@ class MetricsReporter:
             try:
                 await self._stub.ReportMetrics(self._samples())
             except grpc.aio.AioRpcError as exc:
+                raise_if_cancelling()
                 log.debug("metrics stream ended: %s", exc.code().name)
             await asyncio.sleep(self._interval)

@@ -27,6 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mesh import telemetry
+from mesh.background import raise_if_cancelling, stop_task
 from mesh.config import ServerConfig, TlsConfig
 from mesh.errors import ConfigError, RegistryUnavailable
 from mesh.health import HealthServicer
@@ -158,9 +159,7 @@ class MeshServer:
         with contextlib.suppress(RegistryUnavailable):
             await self._register()  # watchers see DRAINING at once...
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+            await stop_task(self._heartbeat)
         for name in self.services:  # ...and then the instance is gone
             with contextlib.suppress(RegistryUnavailable):
                 await self._registry.deregister(name, self.instance_id)
@@ -170,10 +169,10 @@ class MeshServer:
 
     async def stop(self) -> None:
         """Stop at once: a crash-like stop that does not deregister (for tests)."""
+        if self._stopped.is_set():
+            return
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+            await stop_task(self._heartbeat)
         if self._server is not None:
             await self._server.stop(None)
         self._stopped.set()
@@ -210,5 +209,6 @@ class MeshServer:
             try:
                 await self._register()
             except RegistryUnavailable as exc:
+                raise_if_cancelling()
                 # Keep serving; the next heartbeat re-registers once the registry is back.
                 log.warning("heartbeat failed: %s", exc, extra={"instance_id": self.instance_id})

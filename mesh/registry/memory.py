@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from mesh.background import stop_task
 from mesh.clock import Clock, SystemClock
 from mesh.registry.base import DEFAULT_TTL_S, InstanceRecord, Snapshot
 from mesh.registry.leases import LeaseTable
@@ -64,9 +65,7 @@ class InMemoryRegistry:
     async def close(self) -> None:
         self._closed = True
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            await stop_task(self._sweeper)
 
     def expire_now(self) -> None:
         """Lapse due leases at once; lets fake-clock tests skip the sweeper's timer."""

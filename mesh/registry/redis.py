@@ -36,6 +36,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from mesh.background import raise_if_cancelling
 from mesh.clock import Clock, SystemClock
 from mesh.errors import RegistryUnavailable
 from mesh.registry.base import DEFAULT_TTL_S, InstanceRecord, Snapshot
@@ -214,6 +215,7 @@ class RedisRegistry:
                 async for snapshot in self._follow(service, pubsub, table):
                     yield snapshot
             except (*_UNREACHABLE, RegistryUnavailable) as exc:
+                raise_if_cancelling()
                 if disconnected_at is None:
                     disconnected_at = self._clock.now()
                     log.warning("discovery for %s lost redis (%s); keeping last set", service, exc)

@@ -16,13 +16,13 @@ database role that may INSERT/SELECT audit rows but never UPDATE/DELETE them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import asyncpg
 
+from mesh.background import stop_task
 from mesh.clock import Clock, SystemClock
 from services.audit import store
 from services.audit.logic import (
@@ -105,9 +105,7 @@ class AuditWriter:
         self._closed = True
         if self._task is not None:
             await self._queue.join()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -18,10 +18,10 @@ so tests drive time with ``FakeClock`` and never sleep.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
+from mesh.background import raise_if_cancelling, stop_task
 from mesh.clock import Clock, SystemClock
 from services.crisis.config import CrisisConfig
 from services.crisis.convert import alert_to_pb
@@ -123,6 +123,7 @@ class Escalator:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                raise_if_cancelling()
                 log.exception("crisis escalator pass failed; retrying")
             await asyncio.sleep(self._config.worker_interval)
 
@@ -133,7 +134,5 @@ class Escalator:
     async def stop(self) -> None:
         """Cancel the loop. Safe mid-pass: open transactions roll back, leases expire."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None

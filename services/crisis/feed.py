@@ -31,6 +31,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from mesh.background import raise_if_cancelling, stop_task
 from mesh.status import InvalidArgument
 from services.crisis.logic import EventType
 from services.crisis.store import CrisisStore, FeedFilter, StoredEvent
@@ -131,10 +132,7 @@ class FeedBus:
 
     async def close(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
         self._tasks.clear()
 
     @contextlib.asynccontextmanager
@@ -181,6 +179,7 @@ class FeedBus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                raise_if_cancelling()
                 log.warning("crisis feed subscription lost (%s); resubscribing", exc)
             finally:
                 self._subscribed.clear()
@@ -197,6 +196,7 @@ class FeedBus:
             try:
                 tail = await self._store.max_seq()
             except Exception as exc:
+                raise_if_cancelling()
                 log.warning("crisis feed poll failed: %s", exc)
                 continue
             self._fan_out(Notice(tail))

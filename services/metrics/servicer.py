@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from google.rpc import code_pb2
 from lilo.metrics.v1 import metrics_service_pb2 as pb
 from lilo.metrics.v1 import metrics_service_pb2_grpc as pb_grpc
 
+from mesh.background import stop_task
 from mesh.clock import Clock, SystemClock
 from mesh.status import InvalidArgument
 from services.metrics.window import Aggregator, Latest, Sample
@@ -90,9 +90,7 @@ class MetricsServicer(pb_grpc.MetricsServiceServicer):
                 # Whatever was produced while the watcher was slow, it gets the newest.
                 yield await latest.get()  # type: ignore[misc]
         finally:
-            producer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await producer
+            await stop_task(producer)
 
     def snapshot(self, services: list[str], window: float) -> pb.WatchMetricsResponse:
         taken = timestamp_pb2.Timestamp()

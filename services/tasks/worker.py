@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from lilo.tasks.v1 import tasks_service_pb2 as pb
 
+from mesh.background import raise_if_cancelling
 from mesh.clock import Clock, SystemClock
 from services.tasks import logic
 from services.tasks.store import TaskRow, TaskStore
@@ -138,6 +139,7 @@ class Worker:
             try:
                 done = await self.run_once()
             except Exception:
+                raise_if_cancelling()
                 log.exception("task worker %s: batch failed", self.worker_id)
                 done = []
             if not done:
