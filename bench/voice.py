@@ -1,13 +1,18 @@
 """``scripts/bench voice``: N concurrent real-time voice streams against one voice server.
 
 The server is ``python -m services.voice`` (child process, auth on, screening off so the
-engine and the stream path are what is measured). Every stream sends config, then 20 ms
-frames of espeak-ng speech (a sentence and 0.6 s of quiet, looped) on a real-time
-schedule, then EndOfStream. Per case (a JSON line, headline ``p99_ms``): per-chunk ack
-latency (chunk sent -> its Ack received) p50/p99, and ``realtime``: p99 under
-``--realtime-ms`` and the final Ack within that of the last chunk. A summary line gives the
-largest N kept in real time and the engine's real-time factor (decode seconds / audio
-seconds, one decoder, in this process).
+engine and the stream path are what is measured), once with the process-pool engine
+(``LILO_VOICE_ENGINE=processes``, one worker per CPU) and, as the baseline in the same
+run, with decoders on threads in the server's process (``threads``). Every stream sends
+config, then 20 ms frames of espeak-ng speech (a sentence and 0.6 s of quiet, looped) on a
+real-time schedule, then EndOfStream. Per engine and N (a JSON line, headline ``p99_ms``,
+median of ``--rounds`` rounds, ``p99_ms_worst`` the worst): per-chunk ack latency (chunk
+sent -> its Ack received) p50/p99 and ``realtime``. A round is in real time when its p99
+ack latency is under ``--realtime-ms`` (200) and the final Ack comes within
+``--drain-ms`` (1000: the last utterance's final decode) of the last chunk, so no backlog
+built up; N is in real time when most rounds are. N grows until it is not. A summary line
+per engine gives the largest N kept in real time; the first line gives the engine's
+real-time factor (decode seconds / audio seconds, one decoder, this process).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -76,12 +82,11 @@ def resident_identity(state: Path) -> tuple[str, str]:
     return str(path), keys.issue(who, time.time())
 
 
-def engine_rtf(speech: bytes) -> float:
-    from services.voice.engine import _Slot
+def engine_rtf(speech: bytes, batch: int) -> float:
+    """Decode seconds per audio second of one slot, fed ``batch`` frames per call."""
+    from services.voice.engine import KWS_THRESHOLDS, _Slot
 
     with tempfile.NamedTemporaryFile("w", suffix=".kws") as kws:
-        from services.voice.engine import KWS_THRESHOLDS
-
         kws.write("".join(f"{p} /{t:g}/\n" for p, t in KWS_THRESHOLDS.items()))
         kws.flush()
         slot = _Slot(kws.name)
@@ -89,7 +94,8 @@ def engine_rtf(speech: bytes) -> float:
         start = time.perf_counter()
         for _ in range(3):
             slot.start()
-            slot.feed(frames, 25)
+            for i in range(0, len(frames), batch):
+                slot.feed(frames[i : i + batch], 25)
             slot.end()
         return (time.perf_counter() - start) / (3 * len(speech) / 32000)
 
@@ -139,43 +145,65 @@ async def one_stream(stub: Any, md: Any, frames: list[bytes], latencies: list[fl
     return final_at - last_sent
 
 
-async def run(address: str, token: str, audio: bytes, args: argparse.Namespace) -> None:
+async def one_round(
+    stubs: list[Any], md: Any, frames: list[bytes], n: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    tails = await asyncio.gather(
+        *(one_stream(stubs[i % len(stubs)], md, frames, latencies) for i in range(n))
+    )
+    p99 = pct(latencies, 99) * 1000
+    drain = max(tails) * 1000
+    return {
+        "p50": pct(latencies, 50) * 1000,
+        "p99": p99,
+        "drain": drain,
+        "chunks": len(latencies),
+        "realtime": p99 < args.realtime_ms and drain <= args.drain_ms,
+    }
+
+
+async def run(
+    address: str, token: str, audio: bytes, args: argparse.Namespace, engine: str
+) -> None:
     md = [("authorization", f"Bearer {token}")]
     channels = [aio.insecure_channel(address) for _ in range(4)]
     stubs = [pb_grpc.VoiceServiceStub(c) for c in channels]
     frames = [audio[i : i + FRAME] for i in range(0, len(audio) - FRAME + 1, FRAME)]
     best = 0
     for n in args.streams:
-        latencies: list[float] = []
-        tails = await asyncio.gather(
-            *(one_stream(stubs[i % len(stubs)], md, frames, latencies) for i in range(n))
-        )
-        p99 = pct(latencies, 99) * 1000
-        realtime = p99 <= args.realtime_ms and max(tails) * 1000 <= args.realtime_ms + 600
+        rounds = [await one_round(stubs, md, frames, n, args) for _ in range(args.rounds)]
+        by_p99 = sorted(rounds, key=lambda r: r["p99"])
+        median = by_p99[len(by_p99) // 2]
+        realtime = sum(r["realtime"] for r in rounds) * 2 > len(rounds)
         if realtime:
             best = max(best, n)
         emit(
             {
                 "bench": "voice",
-                "case": f"streams n{n}",
+                "case": f"{engine} streams n{n}",
+                "engine": engine,
                 "streams": n,
+                "rounds": len(rounds),
                 "audio_s_per_stream": round(len(frames) * 0.02, 2),
-                "chunks": len(latencies),
-                "p50_ms": round(pct(latencies, 50) * 1000, 2),
-                "p99_ms": round(p99, 2),
-                "final_ack_after_last_chunk_ms": round(max(tails) * 1000, 1),
+                "chunks": median["chunks"],
+                "p50_ms": round(statistics.median(r["p50"] for r in rounds), 2),
+                "p99_ms": round(median["p99"], 2),
+                "p99_ms_worst": round(by_p99[-1]["p99"], 2),
+                "final_ack_after_last_chunk_ms": round(median["drain"], 1),
                 "realtime": realtime,
+                "realtime_rounds": sum(r["realtime"] for r in rounds),
                 "realtime_goal_p99_ms": args.realtime_ms,
             }
         )
         if not realtime:
             # Larger N only queues more audio behind the recognizer (minutes of backlog).
-            skipped = [m for m in args.streams if m > n]
-            for m in skipped:
+            for m in (m for m in args.streams if m > n):
                 emit(
                     {
                         "bench": "voice",
-                        "case": f"streams n{m}",
+                        "case": f"{engine} streams n{m}",
+                        "engine": engine,
                         "streams": m,
                         "skipped": f"n{n} already fell behind real time",
                     }
@@ -186,10 +214,17 @@ async def run(address: str, token: str, audio: bytes, args: argparse.Namespace) 
     emit(
         {
             "bench": "voice",
-            "case": "summary",
+            "case": f"{engine} summary",
+            "engine": engine,
             "max_realtime_streams": best,
+            "realtime_definition": (
+                f"p99 ack < {args.realtime_ms:g} ms and final ack <= {args.drain_ms:g} ms "
+                f"after the last chunk, in most of {args.rounds} rounds"
+            ),
             "streams_tried": args.streams,
+            "workers": args.workers or os.cpu_count() if engine == "processes" else 0,
             "slots": args.slots,
+            "cpus": os.cpu_count(),
         }
     )
 
@@ -197,25 +232,31 @@ async def run(address: str, token: str, audio: bytes, args: argparse.Namespace) 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="scripts/bench voice")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 10, 50, 100])
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--slots", type=int, default=2)
-    parser.add_argument("--realtime-ms", type=float, default=500.0)
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 6, 8, 10, 50, 100])
+    parser.add_argument("--engines", nargs="+", default=["processes", "threads"])
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=0, help="0 = one per CPU")
+    parser.add_argument("--slots", type=int, default=2, help="per worker (threads: in all)")
+    parser.add_argument("--realtime-ms", type=float, default=200.0)
+    parser.add_argument("--drain-ms", type=float, default=1000.0)
     args = parser.parse_args(argv)
     if args.quick:
-        args.streams, args.seconds = [1, 2, 10], 5.0
+        args.streams, args.seconds, args.rounds = [1, 4, 10], 4.0, 1
     if not (shutil.which("espeak-ng") and shutil.which("sox")):
         sys.exit("bench voice needs espeak-ng and sox: apt-get install -y espeak-ng sox")
 
     speech = synthesize(SENTENCE)
-    rtf = engine_rtf(speech)
+    per_frame, batched = engine_rtf(speech, 1), engine_rtf(speech, 10)
     emit(
         {
             "bench": "voice",
             "case": "engine rtf",
             "engine": "pocketsphinx free + kws",
-            "rtf": round(rtf, 3),
-            "realtime_streams_per_core": round(1 / rtf, 1),
+            "rtf": round(batched, 3),
+            "rtf_20ms_calls": round(per_frame, 3),
+            "rtf_200ms_calls": round(batched, 3),
+            "realtime_streams_per_core": round(1 / batched, 1),
         }
     )
     pause = b"\0\0" * 9600
@@ -225,19 +266,22 @@ def main(argv: list[str] | None = None) -> None:
 
     state = state_dir()
     jwks, token = resident_identity(state)
-    children = ChildServices(
-        {
-            "LILO_JWKS_FILE": jwks,
-            "PATH": os.environ["PATH"],
-            "LILO_VOICE_SCREENING": "off",
-            "LILO_VOICE_SLOTS": str(args.slots),
-        }
-    )
-    try:
-        (address,) = children.start("services.voice", 1)
-        asyncio.run(run(address, token, audio, args))
-    finally:
-        children.stop()
+    for engine in args.engines:
+        children = ChildServices(
+            {
+                "LILO_JWKS_FILE": jwks,
+                "PATH": os.environ["PATH"],
+                "LILO_VOICE_SCREENING": "off",
+                "LILO_VOICE_ENGINE": engine,
+                "LILO_VOICE_WORKERS": str(args.workers),
+                "LILO_VOICE_SLOTS": str(args.slots),
+            }
+        )
+        try:
+            (address,) = children.start("services.voice", 1)
+            asyncio.run(run(address, token, audio, args, engine))
+        finally:
+            children.stop()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Exception tree::
 
     VoiceError                 base of this package's own errors
     └── EngineError            the recognizer could not be created or failed
+        └── WorkerLost         a recognition worker process died (the pool replaces it)
 
 Contract violations by the client are raised as ``mesh.status.InvalidArgument``.
 """
@@ -21,3 +22,7 @@ class VoiceError(Exception):
 
 class EngineError(VoiceError):
     """The speech engine could not be created or failed while decoding."""
+
+
+class WorkerLost(EngineError):
+    """A recognition worker process exited; the utterances it held are lost."""

@@ -253,3 +253,41 @@ ALERT_LEVEL_HIGH = 4  # lilo.safety.v1.CRISIS_LEVEL_HIGH
 def is_crisis(level: int, keyphrases: Sequence[str]) -> bool:
     """A crisis: screening said HIGH or worse, or a built-in crisis phrase was heard."""
     return level >= ALERT_LEVEL_HIGH or bool(crisis_phrases(keyphrases))
+
+
+class Waiting(Enum):
+    """What a stream's handler is blocked on, for the stall watchdog."""
+
+    CLIENT_READ = "client_read"
+    """In ``yield``: the transport will not take more responses until the client reads."""
+    CLIENT_AUDIO = "client_audio"
+    """Nothing queued: waiting for the client's next message."""
+
+
+@dataclass(frozen=True)
+class StallLimits:
+    unread_timeout: float = 30.0
+    """Seconds a response may wait for the client to read before the stream is ended."""
+    idle_timeout: float = 30.0
+    """Seconds without any client message (audio or end) before the stream is ended."""
+
+    def __post_init__(self) -> None:
+        if self.unread_timeout <= 0 or self.idle_timeout <= 0:
+            raise ValueError("stall timeouts must be positive")
+
+
+def stall_verdict(
+    waiting: Waiting | None, since: float, now: float, limits: StallLimits
+) -> str | None:
+    """Why a stream blocked on ``waiting`` since ``since`` must end now, or None."""
+    if waiting is Waiting.CLIENT_READ and now - since >= limits.unread_timeout:
+        return (
+            f"the client read no responses for {limits.unread_timeout:g} s: the stream was "
+            "ended to free its recognizer; read responses while sending"
+        )
+    if waiting is Waiting.CLIENT_AUDIO and now - since >= limits.idle_timeout:
+        return (
+            f"no audio for {limits.idle_timeout:g} s: the stream was ended; send chunks in "
+            "real time and end_of_stream when done"
+        )
+    return None

@@ -15,6 +15,7 @@ as the ``x-lilo-affinity-key`` header and the mesh client's ``ring_hash`` policy
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import uuid
@@ -32,8 +33,10 @@ from lilo.voice.v1 import voice_service_pb2 as pb
 from lilo.voice.v1 import voice_service_pb2_grpc as pb_grpc
 
 from mesh import telemetry
+from mesh.clock import Clock, SystemClock
 from mesh.policy import method_policy
-from mesh.status import InvalidArgument
+from mesh.status import InvalidArgument, Unavailable
+from services.voice import EngineError
 from services.voice.engine import (
     Recognition,
     RecognitionSession,
@@ -53,8 +56,12 @@ from services.voice.logic import (
     SegmenterConfig,
     SequenceProblem,
     SequenceTracker,
+    StallLimits,
+    StreamSettings,
+    Waiting,
     crisis_phrases,
     is_crisis,
+    stall_verdict,
     validate_config,
 )
 
@@ -73,16 +80,26 @@ class VoiceConfig:
     """Screen final transcripts through the crisis service (off for recognition pools)."""
     screening_timeout: float = 5.0
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    stall: StallLimits = field(default_factory=StallLimits)
+    """When a client that stopped reading (or sending) has its stream ended."""
+    watch_interval: float = 1.0
+    """Seconds between the stall watchdog's looks at a stream."""
 
     def __post_init__(self) -> None:
         if self.window_chunks < 1:
             raise ValueError("window_chunks must be at least 1")
+        if self.watch_interval <= 0:
+            raise ValueError("watch_interval must be positive")
 
 
 @dataclass
 class StreamStats:
     """Counters of one stream. ``queued`` = chunks read but not yet processed (waiting or
-    in hand); ``max_queued`` is its high-water mark, never above the window."""
+    in hand); ``max_queued`` is its high-water mark, never above the window. ``unsent`` =
+    responses handed to gRPC whose write has not completed (0 or 1: the handler waits in
+    ``yield``); ``sent`` = responses written. ``waiting`` / ``waiting_since`` say what the
+    handler is blocked on (for the stall watchdog), ``watched`` counts the watchdog's
+    looks; ``ended_by`` names the stall that ended the stream, if one did."""
 
     stream_id: str
     received: int = 0
@@ -91,6 +108,19 @@ class StreamStats:
     max_queued: int = 0
     utterances: int = 0
     flags: int = 0
+    unsent: int = 0
+    sent: int = 0
+    waiting: Waiting | None = None
+    waiting_since: float = 0.0
+    watched: int = 0
+    ended_by: str = ""
+
+
+@dataclass
+class _Held:
+    """What a stream holds that its cleanup must release."""
+
+    session: RecognitionSession | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +139,14 @@ class _Fail:
     message: str
 
 
-_Item = _Chunk | _End | _Fail
+@dataclass(frozen=True)
+class _Stalled:
+    code: grpc.StatusCode
+    message: str
+
+
+_Item = _Chunk | _End | _Fail | _Stalled
+_ABORT_WAIT = 1.0  # seconds the watchdog waits for a stalled stream's status to be queued
 _POLICY = method_policy("/lilo.voice.v1.VoiceService/StreamVoice")
 
 _CATEGORY = {
@@ -138,12 +175,14 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
         access: Any = None,
         vad_factory: Any = WebRtcVad,
         config: VoiceConfig | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._engine = engine
         self._crisis = crisis
         self._access = access
         self._vad_factory = vad_factory
         self.config = config or VoiceConfig()
+        self._clock: Clock = clock or SystemClock()
         self.live: dict[str, StreamStats] = {}
         self.finished: deque[StreamStats] = deque(maxlen=256)
         self._ids = itertools.count(1)
@@ -196,12 +235,43 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
         stream_id = f"{uuid.uuid4().hex[:8]}-{next(self._ids)}"
         stats = StreamStats(stream_id)
         self.live[stream_id] = stats
-        window = self.config.window_chunks
         # Credits bound what is read but not yet processed (queued or in hand) to the window.
-        credits = asyncio.Semaphore(window)
+        credits = asyncio.Semaphore(self.config.window_chunks)
         queue: asyncio.Queue[_Item] = asyncio.Queue()
         reader = asyncio.ensure_future(self._read(requests, queue, credits, stats))
-        session: RecognitionSession | None = None
+        held = _Held()
+        handler = asyncio.current_task()
+        watchdog = asyncio.ensure_future(self._watch(stats, queue, context, handler))
+        try:
+            process = self._process(settings, queue, credits, stats, held, trace_id, context)
+            async for response in process:
+                stats.waiting, stats.waiting_since = Waiting.CLIENT_READ, self._clock.now()
+                stats.unsent += 1
+                yield response  # blocks while the client's HTTP/2 window is full
+                stats.unsent -= 1
+                stats.sent += 1
+                stats.waiting = None
+        finally:
+            watchdog.cancel()
+            reader.cancel()
+            if held.session is not None:
+                held.session.close()
+            self.live.pop(stream_id, None)
+            self.finished.append(stats)
+
+    async def _process(
+        self,
+        settings: StreamSettings,
+        queue: asyncio.Queue[_Item],
+        credits: asyncio.Semaphore,
+        stats: StreamStats,
+        held: _Held,
+        trace_id: str,
+        context: aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[pb.StreamVoiceResponse]:
+        """VAD, segmentation and recognition of the queued chunks, in order."""
+        window = self.config.window_chunks
+        stream_id = stats.stream_id
 
         def out(**event: Any) -> pb.StreamVoiceResponse:
             return pb.StreamVoiceResponse(trace_id=trace_id, **event)
@@ -216,9 +286,11 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                 )
             )
 
+        yield ack(0)
         try:
-            yield ack(0)
-            session = await self._engine.open(settings.keyphrases, resident_id=settings.resident_id)
+            session = held.session = await self._engine.open(
+                settings.keyphrases, resident_id=settings.resident_id
+            )
             vad: VoiceActivityDetector = self._vad_factory()
             segmenter = Segmenter(self.config.segmenter)
             framer = Framer()
@@ -226,9 +298,13 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
             utterance = _Utterance()
             last = 0
             while True:
+                stats.waiting, stats.waiting_since = Waiting.CLIENT_AUDIO, self._clock.now()
                 item = await queue.get()
+                stats.waiting = None
                 if isinstance(item, _Fail):
                     raise InvalidArgument(item.message)
+                if isinstance(item, _Stalled):
+                    await context.abort(item.code, item.message)
                 if isinstance(item, _End):
                     for response in await self._end(
                         segmenter.flush(), session, utterance, settings.resident_id, stats, trace_id
@@ -237,6 +313,8 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                     stats.processed = last
                     yield ack(last, final=True)
                     return
+                if not isinstance(item, _Chunk):
+                    continue
                 batch: list[bytes] = []
                 for frame in framer.frames(item.pcm):
                     events, in_speech = segmenter.push(vad.is_speech(frame))
@@ -283,12 +361,45 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                 stats.queued = stats.received - last
                 credits.release()
                 yield ack(last)
-        finally:
-            reader.cancel()
-            if session is not None:
-                session.close()
-            self.live.pop(stream_id, None)
-            self.finished.append(stats)
+        except EngineError as exc:
+            # A recognizer fault (e.g. a worker process died) ends this stream only.
+            log.error("voice stream %s: recognition failed: %s", stream_id, exc)
+            raise Unavailable(
+                f"speech recognition failed ({exc}); the stream was ended, start a new one"
+            ) from None
+
+    async def _watch(
+        self,
+        stats: StreamStats,
+        queue: asyncio.Queue[_Item],
+        context: aio.ServicerContext[Any, Any],
+        handler: asyncio.Task[Any] | None,
+    ) -> None:
+        """End a stream whose client stopped reading (or stopped sending) for too long."""
+        while True:
+            await asyncio.sleep(self.config.watch_interval)
+            stats.watched += 1
+            waiting = stats.waiting
+            now = self._clock.now()
+            reason = stall_verdict(waiting, stats.waiting_since, now, self.config.stall)
+            if reason is None:
+                continue
+            stats.ended_by = waiting.value if waiting is not None else ""
+            log.warning("voice stream %s ended: %s", stats.stream_id, reason)
+            if waiting is Waiting.CLIENT_AUDIO:
+                # The handler is waiting on the queue: let it end the call with a status.
+                queue.put_nowait(_Stalled(grpc.StatusCode.DEADLINE_EXCEEDED, reason))
+                return
+            # The handler is stuck in ``yield``, which only the client can unblock. The
+            # status is queued behind the unread responses (the client sees it if it ever
+            # reads); cancelling the handler runs its cleanup now.
+            with contextlib.suppress(BaseException):  # abort always raises; it may not finish
+                await asyncio.wait_for(
+                    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, reason), _ABORT_WAIT
+                )
+            if handler is not None:
+                handler.cancel()
+            return
 
     async def _read(
         self,

@@ -23,6 +23,7 @@ from services.crisis.app import assemble
 from services.crisis.config import CrisisConfig
 from services.safety.servicer import SafetyServicer
 from services.voice.engine import PocketSphinxConfig, PocketSphinxEngine
+from services.voice.pool import PoolConfig, ProcessPoolEngine
 
 CRISIS_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "crisis" / "migrations"
 MISSING = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
@@ -64,11 +65,28 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], bytes]:
 
 
 @pytest.fixture(scope="session")
-def engine() -> Iterator[PocketSphinxEngine]:
+def thread_engine() -> Iterator[PocketSphinxEngine]:
     # Slots are created lazily on the first test's loop; the decoders themselves are loop-free.
     eng = PocketSphinxEngine(PocketSphinxConfig(slots=2))
     yield eng
     eng.close()
+
+
+@pytest.fixture(scope="session")
+def pool_engine() -> Iterator[ProcessPoolEngine]:
+    """Two worker processes with two slots each; not bound to any test's event loop."""
+    eng = ProcessPoolEngine(PoolConfig(workers=2, slots_per_worker=2))
+    eng.start()
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(params=["threads", "processes"])
+def engine(request: pytest.FixtureRequest) -> PocketSphinxEngine | ProcessPoolEngine:
+    """Every end-to-end test runs on both engines."""
+    name = "thread_engine" if request.param == "threads" else "pool_engine"
+    eng: PocketSphinxEngine | ProcessPoolEngine = request.getfixturevalue(name)
+    return eng
 
 
 class CrisisStack:

@@ -116,3 +116,18 @@ def test_phrases_match_whole_words_and_crisis_needs_high_or_a_crisis_phrase() ->
     assert phrases_in_text("helpmeet", ["help me"]) == []
     assert is_crisis(4, []) and is_crisis(1, ["i fell"])
     assert not is_crisis(3, ["call the nurse"])
+
+
+def test_stall_verdict_ends_only_a_stall_that_lasted_its_limit() -> None:
+    from services.voice.logic import StallLimits, Waiting, stall_verdict
+
+    limits = StallLimits(unread_timeout=30, idle_timeout=10)
+    assert stall_verdict(None, 0, 1000, limits) is None  # busy decoding: never a stall
+    assert stall_verdict(Waiting.CLIENT_READ, 100, 129.9, limits) is None
+    unread = stall_verdict(Waiting.CLIENT_READ, 100, 130, limits)
+    assert unread is not None and "read no responses for 30 s" in unread
+    assert stall_verdict(Waiting.CLIENT_AUDIO, 100, 109.9, limits) is None
+    idle = stall_verdict(Waiting.CLIENT_AUDIO, 100, 110, limits)
+    assert idle is not None and "no audio for 10 s" in idle
+    with pytest.raises(ValueError):
+        StallLimits(unread_timeout=0)

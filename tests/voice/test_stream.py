@@ -16,6 +16,7 @@ from mesh.client import ClientConfig, MeshClient
 from mesh.registry import InMemoryRegistry
 from mesh.testing import TestIdentity, serve
 from services.voice.engine import PocketSphinxEngine, Recognition, RemoteEngine
+from services.voice.pool import ProcessPoolEngine
 from services.voice.servicer import VoiceConfig, VoiceServicer
 
 from .conftest import CrisisStack
@@ -25,6 +26,7 @@ GUARD = 60.0
 CRISIS = "help me, I want to kill myself"
 CALM = "the weather is lovely today, I had tea with my daughter"
 VOICE = "lilo.voice.v1.VoiceService"
+Engine = PocketSphinxEngine | ProcessPoolEngine
 
 
 async def until(predicate: Callable[[], bool], limit: float = 10.0) -> None:
@@ -38,7 +40,7 @@ async def until(predicate: Callable[[], bool], limit: float = 10.0) -> None:
 
 
 @pytest.fixture
-async def voice(engine: PocketSphinxEngine) -> AsyncIterator[tuple[VoiceServicer, Any]]:
+async def voice(engine: Engine) -> AsyncIterator[tuple[VoiceServicer, Any]]:
     servicer = VoiceServicer(engine)
     async with serve([servicer]) as server, aio.insecure_channel(server.address) as channel:
         yield servicer, pb_grpc.VoiceServiceStub(channel)
@@ -98,7 +100,7 @@ async def test_two_sentences_are_two_utterances_with_partials(
 
 
 async def test_spoken_crisis_raises_a_safety_flag_and_an_alert(
-    engine: PocketSphinxEngine, speech: Callable[[str], bytes], crisis_stack: CrisisStack
+    engine: Engine, speech: Callable[[str], bytes], crisis_stack: CrisisStack
 ) -> None:
     servicer = VoiceServicer(engine, crisis=crisis_stack.stub())
     async with serve([servicer]) as server, aio.insecure_channel(server.address) as channel:
@@ -124,7 +126,7 @@ async def test_spoken_crisis_raises_a_safety_flag_and_an_alert(
 
 
 async def test_calm_speech_raises_no_flag(
-    engine: PocketSphinxEngine, speech: Callable[[str], bytes], crisis_stack: CrisisStack
+    engine: Engine, speech: Callable[[str], bytes], crisis_stack: CrisisStack
 ) -> None:
     servicer = VoiceServicer(engine, crisis=crisis_stack.stub())
     async with serve([servicer]) as server, aio.insecure_channel(server.address) as channel:
@@ -269,7 +271,7 @@ async def test_fast_sender_is_paced_by_a_bounded_queue() -> None:
 
 
 async def test_client_cancel_frees_the_stream_and_the_recognizer(
-    engine: PocketSphinxEngine, speech: Callable[[str], bytes]
+    engine: Engine, speech: Callable[[str], bytes]
 ) -> None:
     servicer = VoiceServicer(engine, config=VoiceConfig(screening=False))
     async with serve([servicer]) as server, aio.insecure_channel(server.address) as channel:
@@ -290,7 +292,7 @@ async def test_client_cancel_frees_the_stream_and_the_recognizer(
 
 
 async def test_server_side_end_frees_resources_too(
-    engine: PocketSphinxEngine, speech: Callable[[str], bytes]
+    engine: Engine, speech: Callable[[str], bytes]
 ) -> None:
     """A stream the server ends (bad sequence mid-utterance) also releases its recognizer slot."""
     servicer = VoiceServicer(engine, config=VoiceConfig(screening=False))
@@ -313,7 +315,7 @@ async def test_server_side_end_frees_resources_too(
 
 
 async def test_remote_engine_recognizes_through_a_second_voice_server_via_the_mesh(
-    engine: PocketSphinxEngine, speech: Callable[[str], bytes]
+    engine: Engine, speech: Callable[[str], bytes]
 ) -> None:
     registry = InMemoryRegistry()
     back = VoiceServicer(engine, config=VoiceConfig(screening=False))
@@ -340,7 +342,7 @@ async def test_remote_engine_recognizes_through_a_second_voice_server_via_the_me
 
 
 async def test_real_access_controller_admits_the_resident_and_denies_a_stranger(
-    engine: PocketSphinxEngine,
+    engine: Engine,
 ) -> None:
     identity = TestIdentity()
     servicer = VoiceServicer(engine, access=identity.access, config=VoiceConfig(screening=False))
