@@ -4,10 +4,16 @@ Service identity comes from the mTLS certificate (its common name), user identit
 from the ``authorization: Bearer <JWT>`` header; both become one
 ``mesh.identity.Principal``. When a trusted service forwards a user's token, the
 user is the principal (the service acts on the user's behalf and gets no more
-than the user has). The rpc's ``AccessRule`` from its proto, the resident named
-by its ``resident_field`` and live facts (consent grants, break-glass access,
-looked up per call so a revocation applies to the next call) go to the pure
-``mesh.identity.rbac.authorize``.
+than the user has). A certificate whose name has no row in the trusted-caller
+table (the REST gateway, meshctl) proves only where the connection comes from:
+without a token such a call is anonymous, never a service principal.
+
+The rpc's ``AccessRule`` from its proto, the resident named by its
+``resident_field`` and live facts (consent grants, break-glass access, looked up
+per call so a revocation applies to the next call) go to the pure
+``mesh.identity.rbac.authorize``. Only the facts the caller's scopes for the rpc can
+consult are looked up (``rbac.scopes_for``), and break-glass grants only after the
+ordinary scopes failed: the decision is the same as with every fact fetched.
 
 Denials say why in terms of the caller (``permission denied: out_of_scope``),
 never whether the resource exists.
@@ -25,7 +31,15 @@ from google.protobuf.message import Message
 from mesh.clock import Clock, SystemClock
 from mesh.identity import Principal, TokenExpired, TokenInvalid
 from mesh.identity.principal import BreakGlassGrant
-from mesh.identity.rbac import DEFAULT_POLICY, Decision, Policy, Reason, authorize
+from mesh.identity.rbac import (
+    DEFAULT_POLICY,
+    Decision,
+    Policy,
+    Reason,
+    Scope,
+    authorize,
+    scopes_for,
+)
 from mesh.policy import MethodPolicy
 from mesh.status import PermissionDenied, Unauthenticated
 
@@ -84,6 +98,27 @@ class _ConsentSnapshot:
         )
 
 
+_NO_CONSENT = _ConsentSnapshot("", "", frozenset())
+#: Denials a break-glass grant can turn into an allow.
+_SCOPE_FAILURES = frozenset(
+    {
+        Reason.OUT_OF_SCOPE,
+        Reason.CONSENT_REQUIRED,
+        Reason.CROSS_ORGANIZATION,
+        Reason.BREAK_GLASS_EXPIRED,
+    }
+)
+
+
+class AccessDenied(PermissionDenied):
+    """PERMISSION_DENIED that remembers who was refused, so the denial's audit record
+    names the caller (a service principal included), not ``anonymous``."""
+
+    def __init__(self, message: str, principal: Principal | None) -> None:
+        super().__init__(message)
+        self.principal = principal
+
+
 @dataclass(frozen=True, kw_only=True)
 class Admission:
     """What the controller hands the handler (via ``mesh.context``): who and under which rule."""
@@ -115,18 +150,54 @@ class TokenAccessController:
             # Contracts allow other lookups (by record id, by related user): the call is
             # then unscoped and the handler restricts results to decision.visible_residents.
             rule = dataclasses.replace(rule, resident_field="")
-        consent: Any = _ConsentSnapshot("", "", frozenset())
+        consent: Any = _NO_CONSENT
         resident_org = None
-        if principal is not None and resident_id and not principal.is_service:
-            consent = _ConsentSnapshot(
-                resident_id,
-                principal.subject,
-                await self.facts.consent_categories(resident_id, principal.subject),
-            )
-            for grant in await self.facts.break_glass(resident_id, principal.subject, now):
-                principal = principal.with_grant(grant)
-            resident_org = await self.facts.resident_organization(resident_id)
-        decision = authorize(
+        scoped = principal is not None and bool(resident_id) and not principal.is_service
+        scopes: frozenset[Scope] = frozenset()
+        if principal is not None and scoped and rule.has_access_rule:
+            # Look up only the live facts this role's scopes for the rpc can consult: a
+            # provider reading an assigned resident needs none of them.
+            scopes = scopes_for(principal.role, rule.resource, rule.action, self.policy)
+            if Scope.CONSENTED_ACCESS in scopes:
+                consent = _ConsentSnapshot(
+                    resident_id,
+                    principal.subject,
+                    await self.facts.consent_categories(resident_id, principal.subject),
+                )
+            if Scope.ALL in scopes:
+                resident_org = await self.facts.resident_organization(resident_id)
+        decision = self._decide(principal, rule, resident_id, consent, now, resident_org)
+        if (
+            principal is not None
+            and not decision.allowed
+            and Scope.EMERGENCY in scopes
+            and decision.reason in _SCOPE_FAILURES
+        ):
+            # Break-glass is consulted only after every ordinary scope failed, so the
+            # grants are fetched only then (same decision as fetching them up front).
+            grants = await self.facts.break_glass(resident_id, principal.subject, now)
+            if grants:
+                for grant in grants:
+                    principal = principal.with_grant(grant)
+                decision = self._decide(principal, rule, resident_id, consent, now, resident_org)
+        if not decision.allowed:
+            if decision.reason is Reason.UNAUTHENTICATED:
+                raise Unauthenticated(
+                    "authentication required: send 'authorization: Bearer <token>'"
+                )
+            raise AccessDenied(f"permission denied: {decision.reason.value}", principal)
+        return Admission(principal=principal, decision=decision, resident_id=resident_id)
+
+    def _decide(
+        self,
+        principal: Principal | None,
+        rule: MethodPolicy,
+        resident_id: str,
+        consent: Any,
+        now: float,
+        resident_org: str | None,
+    ) -> Decision:
+        return authorize(
             principal,
             rule if rule.has_access_rule else None,
             resident_id or None,
@@ -135,13 +206,6 @@ class TokenAccessController:
             resident_org=resident_org,
             policy=self.policy,
         )
-        if not decision.allowed:
-            if decision.reason is Reason.UNAUTHENTICATED:
-                raise Unauthenticated(
-                    "authentication required: send 'authorization: Bearer <token>'"
-                )
-            raise PermissionDenied(f"permission denied: {decision.reason.value}")
-        return Admission(principal=principal, decision=decision, resident_id=resident_id)
 
     def _authenticate(self, metadata: Mapping[str, str], peer: Any, now: float) -> Principal | None:
         service = _peer_service(peer)
@@ -163,7 +227,7 @@ class TokenAccessController:
                 raise Unauthenticated("access token expired; refresh it") from None
             except TokenInvalid as exc:
                 raise Unauthenticated(f"invalid access token: {exc}") from None
-        if service is not None:
+        if service is not None and service in self.policy.trusted_callers:
             return Principal.service(service)
         return None
 

@@ -15,6 +15,7 @@ the time (``occurred_at``, by the injected clock).
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from pathlib import Path
@@ -116,16 +117,26 @@ def _field(message: Any, path: str) -> str:
     return str(value or "")
 
 
+@functools.cache
+def _id_fields(descriptor: Any, resident_field: str) -> tuple[str, ...]:
+    """Top-level string ``*_id`` fields of a message type other than the resident field
+    (computed once per type: descriptors live as long as the process)."""
+    return tuple(
+        fd.name
+        for fd in descriptor.fields
+        if fd.name.endswith("_id") and fd.name != resident_field and fd.type == fd.TYPE_STRING
+    )
+
+
 def _resource_id(request: Any, resident_field: str) -> str:
     """The first set top-level ``*_id`` string field that is not the resident field."""
     descriptor = getattr(request, "DESCRIPTOR", None)
     if descriptor is None:
         return ""
-    for fd in descriptor.fields:
-        if fd.name.endswith("_id") and fd.name != resident_field and fd.type == fd.TYPE_STRING:
-            value = getattr(request, fd.name, "")
-            if isinstance(value, str) and value:
-                return value
+    for name in _id_fields(descriptor, resident_field):
+        value = getattr(request, name, "")
+        if isinstance(value, str) and value:
+            return value
     return ""
 
 
@@ -141,6 +152,10 @@ async def install(deps: Any) -> PostgresAuditSink:
         deps.db,
         keyring_from_env(os.environ),
         clock=deps.clock,
+        # Group commit without a timer: a lone call is written at once, and calls that
+        # arrive while a batch is being committed form the next batch. A linger would
+        # add its whole length to every PHI call at low concurrency.
+        linger=0.0,
         writer_role=os.environ.get("LILO_AUDIT_DB_ROLE") or None,
     )
     sink = PostgresAuditSink(writer, service=deps.name, clock=deps.clock)

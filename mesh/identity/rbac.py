@@ -65,6 +65,7 @@ __all__ = [
     "permission_table_markdown",
     "permissions_for",
     "requires_mfa",
+    "scopes_for",
 ]
 
 
@@ -300,7 +301,10 @@ _MESH_MEMBER = frozenset(
 )
 
 #: Service name (from the mTLS certificate) -> (resource, action) pairs it may call.
-#: Every listed service may register with discovery and write audit records.
+#: Every listed service may register with discovery, write audit records and report its
+#: metrics (``MetricsService.ReportMetrics`` is ``metrics.write``). Keys are the names the
+#: services run as (``mesh.runner.run(name, ...)``), which their certificates must carry.
+#: A name without a row (the REST gateway, meshctl) is no service principal at all.
 DEFAULT_TRUSTED_CALLERS: Mapping[str, frozenset[tuple[str, str]]] = {
     "crisis": _MESH_MEMBER
     | {("safety", "analyze"), ("consent", "read"), ("relationships", "read"), ("tasks", "write")},
@@ -316,7 +320,9 @@ DEFAULT_TRUSTED_CALLERS: Mapping[str, frozenset[tuple[str, str]]] = {
     "chat": _MESH_MEMBER | {("content", "submit"), ("safety", "analyze")},
     "voice": _MESH_MEMBER | {("content", "submit"), ("safety", "analyze"), ("alerts", "write")},
     "billing": _MESH_MEMBER | {("subscriptions", "read")},
-    "subscriptions": _MESH_MEMBER | {("billing", "write")},
+    "subscription": _MESH_MEMBER | {("billing", "write")},
+    "memory": _MESH_MEMBER,
+    "echo": _MESH_MEMBER,
     # Prometheus scraper and the mesh control plane.
     "metrics": frozenset({("metrics", "read"), ("mesh", "read")}),
 }
@@ -409,6 +415,22 @@ def requires_mfa(role: Role) -> bool:
 
 def permissions_for(role: Role, policy: Policy = DEFAULT_POLICY) -> frozenset[Permission]:
     return policy.role_permissions.get(role, frozenset())
+
+
+def scopes_for(
+    role: Role, resource: str, action: str, policy: Policy = DEFAULT_POLICY
+) -> frozenset[Scope]:
+    """The scopes under which ``role`` may do ``action`` on ``resource`` (empty: none).
+
+    Tells a caller which live facts ``authorize`` can consult: consent only under
+    ``consented_access``, the resident's organisation only under ``all``, break-glass
+    grants only under ``emergency`` (and only once every ordinary scope failed).
+    """
+    return frozenset(
+        p.scope
+        for p in permissions_for(role, policy)
+        if p.resource == resource and p.action == action
+    )
 
 
 # Preference among ordinary scopes when several apply; emergency is handled separately.
@@ -530,11 +552,7 @@ def authorize(
     if requires_mfa(principal.role) and not principal.mfa and resource != "auth":
         return _deny(Reason.MFA_REQUIRED, principal.role.value)
 
-    scopes = {
-        p.scope
-        for p in permissions_for(principal.role, policy)
-        if p.resource == resource and p.action == action
-    }
+    scopes = scopes_for(principal.role, resource, action, policy)
     if not scopes:
         return _deny(Reason.NO_PERMISSION, f"{principal.role}: {resource}.{action}")
 
@@ -551,7 +569,7 @@ def authorize(
 
 def _decide_for_resident(
     principal: Principal,
-    scopes: set[Scope],
+    scopes: frozenset[Scope],
     resident_id: str,
     resource: str,
     phi: bool,
@@ -594,7 +612,7 @@ def _decide_for_resident(
 
 def _decide_unscoped(
     principal: Principal,
-    scopes: set[Scope],
+    scopes: frozenset[Scope],
     resource: str,
     phi: bool,
     consent: ConsentView,

@@ -8,6 +8,13 @@ Access tokens
     passes, so a test clock (or a replayed log) decides expiry, not the machine clock.
     The signature is checked before expiry, so a forged expired token is ``TokenInvalid``.
 
+Verified-token cache
+    A ``TokenVerifier`` remembers tokens whose signature and claims it has checked (keyed
+    by the whole token, so any changed byte is a miss) until they expire. A hit skips the
+    Ed25519 check and claim parsing only: key retirement, ``nbf``/``iat`` and ``exp`` are
+    checked again against the ``now`` of every call. A new key set (JWKS reload) is a new
+    verifier with an empty cache, so a removed key stops verifying at once.
+
 Key rotation
     ``KeySet.rotate(now)`` makes a new signing key; the previous key stays in the set for
     verification until ``now + max_ttl`` (no token it signed can outlive that, because
@@ -89,6 +96,8 @@ REFRESH_TOKEN_TTL = 14 * 24 * 3600.0
 REFRESH_FAMILY_TTL = 30 * 24 * 3600.0
 #: Tolerated clock difference between issuer and verifier for ``iat``/``nbf`` only.
 CLOCK_SKEW = 30.0
+#: Verified tokens a verifier remembers (a few hundred bytes each); oldest go first.
+VERIFIED_CACHE_SIZE = 4096
 
 
 def _b64url(data: bytes) -> str:
@@ -196,6 +205,17 @@ def _list(value: object) -> list[Mapping[str, Any]]:
 # --- verification ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """What a checked token proved; time claims are re-checked on every use."""
+
+    principal: Principal
+    kid: str
+    valid_from: float
+    """max(iat, nbf): the token is refused while ``valid_from > now + skew``."""
+    expires_at: float
+
+
 class TokenVerifier:
     """Verifies access tokens against public keys only (what every mesh service holds).
 
@@ -210,11 +230,15 @@ class TokenVerifier:
         keys: Mapping[str, tuple[Ed25519PublicKey, float | None]],
         *,
         clock_skew: float = CLOCK_SKEW,
+        cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
         self._issuer = issuer
         self._audience = audience
         self._keys = dict(keys)
         self._skew = clock_skew
+        self._cache_size = cache_size
+        # Insertion-ordered: the first key is the oldest entry, evicted when full.
+        self._verified: dict[str, _Verified] = {}
 
     @classmethod
     def from_jwks(cls, issuer: str, audience: str, jwks: Mapping[str, Any]) -> TokenVerifier:
@@ -231,6 +255,30 @@ class TokenVerifier:
 
     def verify(self, token: str, now: float) -> Principal:
         """Return the principal in ``token`` or raise ``TokenInvalid`` / ``TokenExpired``."""
+        hit = self._verified.get(token)
+        if hit is not None:
+            return self._still_valid(token, hit, now)
+        verified = self._verify_fully(token, now)
+        if self._cache_size > 0:
+            if len(self._verified) >= self._cache_size:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = verified
+        return verified.principal
+
+    def _still_valid(self, token: str, hit: _Verified, now: float) -> Principal:
+        """The checks of ``_verify_fully`` that depend on ``now``, in the same order."""
+        verify_until = self._keys[hit.kid][1]
+        if verify_until is not None and now >= verify_until:
+            raise TokenInvalid("signing key retired")
+        if hit.valid_from > now + self._skew:
+            raise TokenInvalid("token not valid yet")
+        if now >= hit.expires_at:
+            # Expired for good (time only moves forward in production): forget it.
+            self._verified.pop(token, None)
+            raise TokenExpired(f"token expired at {hit.expires_at}")
+        return hit.principal
+
+    def _verify_fully(self, token: str, now: float) -> _Verified:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -278,7 +326,7 @@ class TokenVerifier:
         # No leeway on exp: a verifier whose clock is behind must not extend lifetimes.
         if now >= exp:
             raise TokenExpired(f"token expired at {exp}")
-        return principal_from_claims(claims)
+        return _Verified(principal_from_claims(claims), kid, max(iat, nbf), exp)
 
 
 # --- signing -------------------------------------------------------------------------

@@ -4,7 +4,9 @@ Environment (besides the runner's): ``DATABASE_URL`` and ``REDIS_URL`` (required
 ``LILO_JWKS_FILE`` (where the public JWKS is written for the other services; required),
 ``LILO_AUTH_SECRET_KEY`` (base64 of 32 bytes; seals TOTP secrets and signing keys; unset =
 insecure development key), ``LILO_AUTH_KEY_ROTATION_SECONDS`` (default 7 days),
-``LILO_AUTH_SEED_DEMO=1`` (create the demo organisation and users at start).
+``LILO_AUTH_SEED_DEMO=1`` (create the demo organisation and users at start),
+``LILO_AUDIT_HMAC_KEY`` (when set, rate-limited sign-ins are written to the audit log in
+this service's database, through the same sink the PHI services use).
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ async def build(deps: ServiceDeps) -> list[object]:
         from services.auth.seed import seed_demo
 
         await seed_demo(deps.db, box=box)
+    audit = None
+    if os.environ.get("LILO_AUDIT_HMAC_KEY"):
+        from mesh import audit_sink
+
+        audit = (await audit_sink.install(deps)).writer
     servicer = await AuthServicer.create(
         deps.db,
         deps.redis,
@@ -72,6 +79,7 @@ async def build(deps: ServiceDeps) -> list[object]:
         config=config_from_env(),
         jwks_path=Path(jwks),
         box=box,
+        audit=audit,
     )
     VERIFIER.bind(servicer.keys)
     # Rotation, pruning and re-publishing run for the life of the process.

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import asyncpg
 import jwt
 import redis.asyncio as aioredis
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc import aio
 from lilo.auth.v1 import auth_service_pb2 as pb
 from lilo.auth.v1 import auth_service_pb2_grpc as pb_grpc
@@ -41,8 +44,11 @@ from mesh.status import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     Unauthenticated,
 )
+from services.audit.logic import AuditEventData
+from services.auth.attempts import LoginLimiter, MemoryFailureStore, RedisFailureStore
 from services.auth.keys import KeyManager
 from services.auth.logic import (
     AuthConfig,
@@ -55,6 +61,7 @@ from services.auth.logic import (
     validate_email,
     validate_username,
 )
+from services.auth.ratelimit import Verdict, client_address, retry_message
 from services.auth.secretbox import SecretBox
 from services.auth.sessions import SessionRecord, SessionStore
 from services.auth.store import AuthStore, DuplicateError, PgRefreshTokenStore, UserRow
@@ -64,6 +71,13 @@ __all__ = ["AuthServicer", "role_from_pb", "role_to_pb"]
 log = logging.getLogger(__name__)
 
 Ctx: TypeAlias = "aio.ServicerContext[Any, Any]"
+
+
+class AuthEventSink(Protocol):
+    """Where refused sign-ins are audited (``services.audit.writer.AuditWriter`` fits)."""
+
+    async def submit(self, event: AuditEventData) -> Any: ...
+
 
 BAD_LOGIN = "invalid username or password"
 BAD_CODE = "invalid MFA code"
@@ -164,8 +178,12 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         clock: Clock | None = None,
         config: AuthConfig | None = None,
         passwords: Passwords | None = None,
+        limiter: LoginLimiter | None = None,
+        audit: AuthEventSink | None = None,
     ) -> None:
         self.store = store
+        self.limiter = limiter or LoginLimiter(MemoryFailureStore())
+        self.audit = audit
         self.refresh_store = refresh_store
         self.sessions = sessions
         self.keys = keys
@@ -190,8 +208,11 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         jwks_path: Path | None = None,
         box: SecretBox | None = None,
         passwords: Passwords | None = None,
+        limiter: LoginLimiter | None = None,
+        audit: AuthEventSink | None = None,
     ) -> AuthServicer:
-        """Wire the adapters, load (or create) the signing keys and publish the JWKS."""
+        """Wire the adapters, load (or create) the signing keys and publish the JWKS.
+        Failed sign-ins are counted in ``redis`` unless another ``limiter`` is given."""
         clock = clock or SystemClock()
         config = config or AuthConfig()
         box = box or SecretBox.from_env()
@@ -207,6 +228,8 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
             clock=clock,
             config=config,
             passwords=passwords,
+            limiter=limiter or LoginLimiter(RedisFailureStore(redis)),
+            audit=audit,
         )
 
     # --- helpers ---------------------------------------------------------------------
@@ -264,6 +287,23 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         await self.refresh_store.revoke_session(session_id, self._now(), reason)
         return ended
 
+    async def _refuse(
+        self, context: Ctx, verdict: Verdict, what: str, user_id: str | None, address: str
+    ) -> ResourceExhausted:
+        """Audit a rate-limited attempt and build the error (with a RetryInfo detail)."""
+        message = retry_message(what, verdict)
+        if self.audit is not None:
+            try:
+                await self.audit.submit(
+                    _rate_limited_event(what, user_id, address, verdict, self._now())
+                )
+            except Exception as exc:  # refused either way; the log keeps the trace
+                log.error("could not audit a rate-limited %s: %s", what, exc)
+        context.set_trailing_metadata(
+            (("grpc-status-details-bin", _retry_details(message, verdict)),)
+        )
+        return ResourceExhausted(message)
+
     # --- sign-in ---------------------------------------------------------------------
 
     async def Login(self, request: pb.LoginRequest, context: Ctx) -> pb.LoginResponse:
@@ -273,6 +313,13 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         if not request.password:
             raise InvalidArgument("password: required")
         user = await self.store.user_by_login(login)
+        user_id = user.id if user is not None else None
+        address = _caller_address(context)
+        now = self._now()
+        limited = await self.limiter.check_login(user_id, login, address, now)
+        if not limited.allowed:
+            # Refused before the password is checked: a locked account teaches nothing.
+            raise await self._refuse(context, limited, "sign-in", user_id, address)
         usable = user is not None and not user.disabled
         stored = user.password_hash if user is not None and usable else None
         try:
@@ -280,8 +327,10 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
             # or disabled user costs one dummy verify, so timing does not tell them apart.
             await asyncio.to_thread(self.passwords.check, stored, request.password)
         except BadCredentials:
+            await self.limiter.login_failed(user_id, login, address, now)
             raise Unauthenticated(BAD_LOGIN) from None
         assert user is not None
+        await self.limiter.login_succeeded(user.id)
         if self.passwords.needs_rehash(user.password_hash):
             new_hash = await asyncio.to_thread(self.passwords.hash, request.password)
             await self.store.set_password_hash(user.id, new_hash)
@@ -305,6 +354,10 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         if user is None or user.disabled or not user.mfa_enrolled or user.mfa_secret is None:
             await self.sessions.consume_challenge(request.challenge_token)
             raise Unauthenticated("MFA challenge is unknown or expired; sign in again")
+        limited = await self.limiter.check_mfa(user.id, now)
+        if not limited.allowed:
+            # Per user, across challenges: signing in again does not buy more guesses.
+            raise await self._refuse(context, limited, "MFA", user.id, _caller_address(context))
         secret = self.box.open(user.mfa_secret, f"mfa:{user.id}").decode()
         try:
             step = totp.verify(secret, code, now, user.mfa_last_step)
@@ -312,12 +365,14 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
             if not await self.store.use_totp_step(user.id, step):
                 raise MfaInvalid("code already used")
         except MfaInvalid:
+            await self.limiter.mfa_failed(user.id, now)
             attempts = await self.sessions.fail_challenge(request.challenge_token)
             if attempts >= self.config.max_challenge_attempts:
                 await self.sessions.consume_challenge(request.challenge_token)
             raise Unauthenticated(BAD_CODE) from None
         if not await self.sessions.consume_challenge(request.challenge_token):
             raise Unauthenticated("MFA challenge is unknown or expired; sign in again")
+        await self.limiter.mfa_succeeded(user.id)
         return pb.VerifyMfaResponse(tokens=await self._start_session(user, mfa=True))
 
     # --- MFA enrolment ---------------------------------------------------------------
@@ -529,6 +584,47 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         if user is None:
             raise NotFound("account not found")
         return pb.GetCurrentUserResponse(user=user_pb(user), principal=principal_pb(principal))
+
+
+def _caller_address(context: Ctx) -> str:
+    """The client's address: the gateway's ``x-forwarded-for`` last hop, else the peer."""
+    forwarded = ""
+    for key, value in context.invocation_metadata() or ():
+        if key.lower() == "x-forwarded-for" and isinstance(value, str):
+            forwarded = value
+    return client_address(forwarded, context.peer() or "")
+
+
+def _retry_details(message: str, verdict: Verdict) -> bytes:
+    """A serialized ``google.rpc.Status`` carrying ``RetryInfo`` (grpc-status-details-bin)."""
+    delay = duration_pb2.Duration()
+    delay.FromMilliseconds(max(1, int(verdict.retry_after * 1000)))
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=[detail])
+    serialized: bytes = status.SerializeToString()
+    return serialized
+
+
+def _rate_limited_event(
+    what: str, user_id: str | None, address: str, verdict: Verdict, now: float
+) -> AuditEventData:
+    return AuditEventData(
+        audit_id=uuid.uuid4().hex,
+        actor_user_id=user_id or "anonymous",
+        actor_role="ROLE_UNSPECIFIED",
+        event_type="auth_rate_limited",
+        action="verify_mfa" if what == "MFA" else "login",
+        resource="auth",
+        outcome="DENIED",
+        occurred_at_us=int(now * 1_000_000),
+        resource_id=user_id or "",
+        additional_context={
+            "limit": verdict.scope,
+            "client_address": address,
+            "retry_after_s": str(max(1, math.ceil(verdict.retry_after))),
+        },
+    )
 
 
 def context_principal() -> Principal | None:
