@@ -3,7 +3,10 @@
 Environment: ``LILO_REGISTRY_URL`` or ``REDIS_URL`` (discovery; default in-memory),
 ``LILO_GATEWAY_PORT`` (default 8090, 0 picks a free port), ``LILO_CORS_ORIGINS``,
 ``LILO_GATEWAY_DEFAULT_TIMEOUT`` and the other settings of ``GatewayConfig.from_env``,
-``LILO_DESCRIPTOR_SET`` (default generated/descriptor_set.binpb), ``LILO_LOG_LEVEL``.
+``LILO_DESCRIPTOR_SET`` (default generated/descriptor_set.binpb), ``LILO_LOG_LEVEL``;
+``LILO_TLS_CA`` with ``LILO_TLS_CERT``/``LILO_TLS_KEY`` call the services over mTLS with
+the gateway's own certificate (``mesh.config.client_tls_from_env``; the user's JWT still
+decides what a call may do).
 
 Prints ``READY gateway 127.0.0.1:PORT`` on stdout once the socket listens (scripts/up waits
 for it). SIGTERM and SIGINT stop accepting, let open requests finish, run the lifespan
@@ -20,7 +23,9 @@ import uvicorn
 
 from gateway_rest.app import DEFAULT_DESCRIPTOR_SET, create_app
 from gateway_rest.config import GatewayConfig, port_from_env
-from mesh.config import registry_url_from_env
+from mesh.client import ClientConfig
+from mesh.config import client_tls_from_env, registry_url_from_env
+from mesh.errors import ConfigError
 from mesh.registry import registry_from_url
 from mesh.telemetry import configure_logging
 
@@ -29,7 +34,8 @@ async def serve() -> int:
     try:
         config = GatewayConfig.from_env()
         port = port_from_env()
-    except ValueError as exc:
+        tls = client_tls_from_env()
+    except (ValueError, ConfigError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
     registry = registry_from_url(registry_url_from_env())
@@ -37,6 +43,7 @@ async def serve() -> int:
         registry=registry,
         descriptor_set_path=os.environ.get("LILO_DESCRIPTOR_SET", str(DEFAULT_DESCRIPTOR_SET)),
         config=config,
+        client_config=ClientConfig(default_timeout=None, tls=tls),
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -5,9 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mesh.errors import ConfigError
 from mesh.registry.base import DEFAULT_TTL_S
+
+if TYPE_CHECKING:
+    from mesh.client import ClientTls
+
+DEFAULT_METRICS_REPORT_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,3 +104,40 @@ def server_config_from_env(default_port: int, env: Mapping[str, str] | None = No
         )
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"bad mesh configuration in environment: {exc}") from exc
+
+
+def client_tls_from_env(env: Mapping[str, str] | None = None) -> ClientTls | None:
+    """TLS for this process's outgoing mesh calls, or None for plaintext.
+
+    ``LILO_TLS_CA`` (the CA that signs the servers) turns it on; ``LILO_TLS_CERT`` and
+    ``LILO_TLS_KEY`` (the same files a service serves with) are then presented as the
+    client certificate, so every call carries this process's service identity (mTLS).
+    """
+    env = os.environ if env is None else env
+    ca = env.get("LILO_TLS_CA", "")
+    if not ca:
+        return None
+    cert, key = env.get("LILO_TLS_CERT", ""), env.get("LILO_TLS_KEY", "")
+    if bool(cert) != bool(key):
+        raise ConfigError("LILO_TLS_CERT and LILO_TLS_KEY must be set together")
+    for name, path in (("LILO_TLS_CA", ca), ("LILO_TLS_CERT", cert), ("LILO_TLS_KEY", key)):
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"{name} names a file that does not exist: {path}")
+    from mesh.client import ClientTls
+
+    return ClientTls(ca_file=ca, cert_file=cert, key_file=key)
+
+
+def metrics_report_interval_from_env(env: Mapping[str, str] | None = None) -> float:
+    """``LILO_METRICS_REPORT_INTERVAL`` in seconds (default 5); ``0`` turns reporting off."""
+    env = os.environ if env is None else env
+    text = env.get("LILO_METRICS_REPORT_INTERVAL", "").strip()
+    if not text:
+        return DEFAULT_METRICS_REPORT_INTERVAL_S
+    try:
+        interval = float(text)
+    except ValueError:
+        raise ConfigError(f"LILO_METRICS_REPORT_INTERVAL is not a number: {text!r}") from None
+    if interval < 0 or interval != interval:
+        raise ConfigError(f"LILO_METRICS_REPORT_INTERVAL must not be negative: {text!r}")
+    return interval

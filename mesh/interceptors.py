@@ -192,8 +192,10 @@ class _Stages:
         except ServiceError as exc:
             if owner._audit is not None and exc.code is not grpc.StatusCode.UNAUTHENTICATED:
                 try:
+                    # AccessDenied names the refused principal; other refusals have none.
+                    refused = getattr(exc, "principal", None)
                     await owner._audit.record_call(
-                        policy, None, message, allowed=False, reason=exc.message
+                        policy, refused, message, allowed=False, reason=exc.message
                     )
                 except Exception:
                     log.exception("could not audit a denial of %s", self._path)

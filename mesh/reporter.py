@@ -4,12 +4,16 @@ Reads this process's Prometheus series (the same ones ``/metrics`` scrapers see)
 turns them into one cumulative sample per served service, and streams a sample
 every ``interval`` seconds over one client-streaming call. Best effort: when the
 metrics service is down the reporter waits and opens a new stream; it never
-slows the service it runs in.
+slows the service it runs in. The stream carries no user token: the metrics
+service admits it by the process's mTLS certificate (a service principal, whose
+trusted-caller row includes ``metrics.write``), so ``mesh.runner`` starts a
+reporter only in processes that have a client certificate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -85,7 +89,8 @@ class MetricsReporter:
     def __init__(
         self, client: object, services: Sequence[str], instance_id: str, interval: float = 5.0
     ) -> None:
-        self._stub = pb_grpc.MetricsServiceStub(client.channel(METRICS_SERVICE))  # type: ignore[attr-defined]
+        self._channel = client.channel(METRICS_SERVICE)  # type: ignore[attr-defined]
+        self._stub = pb_grpc.MetricsServiceStub(self._channel)
         self._services = [s for s in services if s != METRICS_SERVICE]
         self._instance_id = instance_id
         self._interval = interval
@@ -107,6 +112,10 @@ class MetricsReporter:
 
     async def _run(self) -> None:
         while True:
+            # A stream is pinned when it opens: wait (briefly) until discovery knows where
+            # the metrics service is, instead of failing at once while the mesh starts.
+            with contextlib.suppress(TimeoutError):
+                await self._channel.wait_for_endpoints(1, timeout=max(self._interval, 1.0))
             try:
                 await self._stub.ReportMetrics(self._samples())
             except grpc.aio.AioRpcError as exc:

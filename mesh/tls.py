@@ -3,7 +3,8 @@
 Service identity in the mesh is the certificate's common name (``crisis``,
 ``chat``, ...), checked against ``mesh.identity.rbac`` trusted callers. In
 production the certificates come from your PKI (cert-manager, SPIFFE); this
-module makes a matching set for tests and ``scripts/up --mtls``.
+module makes a matching set for tests and ``scripts/up`` (which runs the whole
+mesh with mTLS, see docs/identity.md "Service identity").
 """
 
 from __future__ import annotations
@@ -99,3 +100,10 @@ class DevCA:
         issued.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key, issued.key_file)
         return issued
+
+
+def certificate_identity(cert_file: str | Path) -> str:
+    """The common name a PEM certificate asserts: the service identity its holder gets."""
+    cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""

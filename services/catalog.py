@@ -20,6 +20,13 @@ class ServiceSpec:
     instances: int = 1
     needs_db: bool = True
     needs_redis: bool = False
+    identity: str = ""
+    """The name the service runs as (its mTLS certificate and trusted-caller row), when it
+    differs from ``name``."""
+
+    @property
+    def service_identity(self) -> str:
+        return self.identity or self.name
 
     @property
     def module(self) -> str:
@@ -36,7 +43,7 @@ CATALOG: tuple[ServiceSpec, ...] = (
     ServiceSpec(name="auth", port=8080, needs_redis=True),
     ServiceSpec(name="audit", port=8084),
     ServiceSpec(name="consent", port=8083),
-    ServiceSpec(name="emergency", port=8085),
+    ServiceSpec(name="emergency", port=8085, identity="emergency_access"),
     ServiceSpec(name="relationships", port=8087, needs_redis=True),
     ServiceSpec(name="safety", port=8007, instances=2, needs_db=False),
     ServiceSpec(name="crisis", port=8089, instances=2, needs_redis=True),

@@ -1,7 +1,9 @@
 """scripts/up end to end: a fresh state dir, no external Redis or PostgreSQL, the whole mesh.
 
-A crisis message sent through REST must reach an operator's SSE feed, and Ctrl-C
-(SIGINT) must stop every process the launcher started.
+A crisis message sent through REST must reach an operator's SSE feed; the services,
+talking over mTLS, report their traffic to the metrics service, whose watch (through the
+gateway) shows the crisis service's request rate; and Ctrl-C (SIGINT) must stop every
+process the launcher started.
 """
 
 from __future__ import annotations
@@ -25,6 +27,18 @@ ROOT = Path(__file__).resolve().parents[1]
 GATEWAY_PORT = 18090
 
 
+def login(http: httpx.Client, username: str) -> dict[str, str]:
+    """Password + TOTP login of a demo user; returns the authorization header."""
+    user = next(u for u in DEMO_USERS if u.username == username)
+    login = http.post("/v1/auth:login", json={"username": username, "password": DEMO_PASSWORD})
+    code = totp.code_at(user.totp_secret or "", totp.step_at(time.time()))
+    verified = http.post(
+        "/v1/auth/mfa:verify",
+        json={"challengeToken": login.json()["mfaChallenge"]["challengeToken"], "code": code},
+    ).json()
+    return {"authorization": f"Bearer {verified['tokens']['accessToken']}"}
+
+
 def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
     lines: list[str] = []
     deadline = time.monotonic() + timeout
@@ -43,6 +57,7 @@ def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> l
 def test_up_runs_the_mesh_and_stops_everything(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.pop("LILO_STATE_DIR", None)
+    env["LILO_METRICS_REPORT_INTERVAL"] = "0.5"  # two reports apart within a second
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -53,7 +68,7 @@ def test_up_runs_the_mesh_and_stops_everything(tmp_path: Path) -> None:
             "--gateway-port",
             str(GATEWAY_PORT),
             "--services",
-            "auth,audit,consent,emergency,relationships,safety,crisis",
+            "auth,audit,consent,emergency,relationships,safety,crisis,metrics",
         ],
         cwd=ROOT,
         env=env,
@@ -67,23 +82,14 @@ def test_up_runs_the_mesh_and_stops_everything(tmp_path: Path) -> None:
         output = "".join(lines)
         assert "Ctrl-C drains" in output, output
         assert "embedded Redis" in output and "embedded PostgreSQL" in output
+        assert "mTLS: dev CA" in output
         launched = psutil.Process(proc.pid).children(recursive=True)
         assert len(launched) >= 8  # redis, postgres, services, gateway
 
         base = f"http://127.0.0.1:{GATEWAY_PORT}"
         with httpx.Client(base_url=base, timeout=30) as http:
             assert http.get("/health/live").status_code == 200
-            staff = next(u for u in DEMO_USERS if u.username == "staff@demo")
-            login = http.post(
-                "/v1/auth:login", json={"username": "staff@demo", "password": DEMO_PASSWORD}
-            ).json()
-            code = totp.code_at(staff.totp_secret or "", totp.step_at(time.time()))
-            verified = http.post(
-                "/v1/auth/mfa:verify",
-                json={"challengeToken": login["mfaChallenge"]["challengeToken"], "code": code},
-            ).json()
-            token = verified["tokens"]["accessToken"]
-            auth = {"authorization": f"Bearer {token}"}
+            auth = login(http, "staff@demo")
             resident = demo_user_id("resident@demo")
 
             screened = http.post(
@@ -110,6 +116,25 @@ def test_up_runs_the_mesh_and_stops_everything(tmp_path: Path) -> None:
                         if any(e["event"]["alert"]["alertId"] == alert_id for e in events):
                             break
             assert events[-1]["event"]["type"] == "ALERT_EVENT_TYPE_CREATED"
+
+            # Crisis reported its traffic (over mTLS, by its certificate) to metrics.
+            rates: dict[str, float] = {}
+            snapshots = 0
+            with http.stream(
+                "GET",
+                "/v1/metrics:watch",
+                params={"interval": "0.2s", "window": "30s"},
+                headers={**login(http, "system@demo"), "accept": "text/event-stream"},
+            ) as feed:
+                for line in feed.iter_lines():
+                    if line.startswith("data:"):
+                        for snap in json.loads(line[5:])["services"]:
+                            rates[snap["service"]] = snap.get("requestRate", 0.0)
+                        snapshots += 1
+                        if rates.get("lilo.crisis.v1.CrisisService", 0.0) > 0 or snapshots > 100:
+                            break  # (100 snapshots: 20 s of reports at 0.5 s intervals)
+            assert rates["lilo.crisis.v1.CrisisService"] > 0, rates
+            assert "lilo.metrics.v1.MetricsService" not in rates  # metrics does not self-report
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -13,7 +13,9 @@ Tables for people, ``--json`` for scripts. Exit codes: 0 ok, 1 the rpc failed
 
 Where to find the mesh: ``--registry`` / ``REDIS_URL``, else the ``mesh.env`` file
 ``scripts/up`` writes in its state directory. Credentials: ``--token`` /
-``LILO_TOKEN``, else ``operator.token`` in the state directory.
+``LILO_TOKEN``, else ``operator.token`` in the state directory. The mesh's mTLS
+certificate for meshctl: ``LILO_TLS_CA``/``LILO_TLS_CERT``/``LILO_TLS_KEY``, else the
+same names in ``mesh.env``; none means plaintext.
 """
 
 from __future__ import annotations
@@ -61,6 +63,33 @@ def registry_url(args: argparse.Namespace) -> str:
     if not url:
         raise CliError("no registry: pass --registry redis://... or set REDIS_URL", EXIT_USAGE)
     return url
+
+
+def tls_credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | None:
+    """mTLS credentials for the running mesh, or None when it runs in plaintext.
+
+    ``mesh.env``'s files belong to the mesh it describes: they are used only when the
+    registry comes from there too (no ``--registry`` / ``REDIS_URL``).
+    """
+    source: dict[str, str] = {}
+    if os.environ.get("LILO_TLS_CA"):
+        source = dict(os.environ)
+    elif not args.registry and not (
+        os.environ.get("LILO_REGISTRY_URL") or os.environ.get("REDIS_URL")
+    ):
+        source = state_env()
+    ca = source.get("LILO_TLS_CA", "")
+    if not ca:
+        return None
+    try:
+        cert, key = source.get("LILO_TLS_CERT", ""), source.get("LILO_TLS_KEY", "")
+        return grpc.ssl_channel_credentials(
+            root_certificates=Path(ca).read_bytes(),
+            private_key=Path(key).read_bytes() if key else None,
+            certificate_chain=Path(cert).read_bytes() if cert else None,
+        )
+    except OSError as exc:
+        raise CliError(f"cannot read the mesh's TLS files: {exc}", EXIT_USAGE) from None
 
 
 def token(args: argparse.Namespace) -> str:
@@ -122,8 +151,11 @@ async def cmd_services(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _health(address: str, service: str) -> str:
-    async with grpc.aio.insecure_channel(address) as channel:
+async def _health(address: str, service: str, creds: grpc.ChannelCredentials | None) -> str:
+    channel = (
+        grpc.aio.secure_channel(address, creds) if creds else grpc.aio.insecure_channel(address)
+    )
+    async with channel:
         try:
             reply = await health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=2
@@ -145,7 +177,7 @@ async def cmd_instances(args: argparse.Namespace) -> int:
         raise CliError(f"no live instances of {args.service}", EXIT_NOT_FOUND)
     rows = []
     for record in records:
-        health = await _health(record.address, args.service)
+        health = await _health(record.address, args.service, tls_credentials(args))
         # meshctl's own probe: a failed health check counts against a fresh breaker.
         breaker = EndpointBreaker(record.address, fail_max=1)
         if health.startswith("unreachable"):
@@ -239,12 +271,17 @@ def call_rpc(args: argparse.Namespace, target: str, body: str) -> int:
     if not method_name:
         raise CliError("name the rpc as package.Service/Method", EXIT_USAGE)
     address = _pick_address(args, service)
-    with grpc.insecure_channel(address) as channel:
+    creds = tls_credentials(args)
+    sync_channel = grpc.secure_channel(address, creds) if creds else grpc.insecure_channel(address)
+    with sync_channel as channel:
         pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
         try:
             method = pool.FindServiceByName(service).methods_by_name[method_name]
         except KeyError:
             raise CliError(f"{target} is not served at {address}", EXIT_NOT_FOUND) from None
+        except grpc.RpcError as exc:  # e.g. a TLS mesh reached without its certificate
+            code = exc.code().name if isinstance(exc, grpc.Call) else "UNKNOWN"
+            raise CliError(f"{address} unreachable ({code})", EXIT_NOT_FOUND) from None
         request_cls = message_factory.GetMessageClass(method.input_type)
         response_cls = message_factory.GetMessageClass(method.output_type)
         try:

@@ -7,6 +7,13 @@ the gateway and its operator console; seeds a demo organisation; prints where to
 point a browser and a gRPC client. Ctrl-C (or SIGTERM) drains and stops
 everything in reverse order, then the embedded servers.
 
+The mesh runs with mTLS: a fresh development CA (``mesh.tls.DevCA``, its key never
+written to disk) issues one certificate per service, named as the service runs
+(its trusted-caller row), plus one for the gateway and one for meshctl. Services
+serve with theirs and present it on every outgoing call, so calls without a user
+token carry the service identity; the gateway's calls carry the user's JWT over
+its own mTLS channel. ``--no-mtls`` runs everything in plaintext instead.
+
 State (database files, logs, keys) lives in ``$LILO_STATE_DIR`` (default
 ``.state/`` in the repository).
 """
@@ -26,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mesh.tls import DevCA, Issued
 from services.catalog import CATALOG, ServiceSpec, by_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +59,8 @@ class Launcher:
         self.embedded: list[object] = []
         self.env = dict(os.environ)
         self.stopping = asyncio.Event()
+        self.ca: DevCA | None = None
+        self.certs: dict[str, Issued] = {}
 
     def say(self, text: str) -> None:
         print(text, flush=True)
@@ -96,9 +106,43 @@ class Launcher:
         self.env.setdefault("LILO_JWKS_FILE", str(self.state / "jwks.json"))
         self.env.setdefault("LILO_STATE_DIR", str(self.state))
         self.env["PYTHONUNBUFFERED"] = "1"
-        # meshctl and later sessions find the running mesh through this file.
+
+    def prepare_tls(self, specs: list[ServiceSpec]) -> None:
+        """A new CA for this run and a certificate for every identity that will call."""
+        for name in [k for k in self.env if k.startswith("LILO_TLS_")]:
+            del self.env[name]  # children get exactly the files issued below, or none
+        if self.args.no_mtls:
+            self.say("  --  mTLS off (--no-mtls): services talk in plaintext")
+            return
+        started = time.monotonic()
+        self.ca = DevCA(self.state / "tls")
+        for name in [s.service_identity for s in specs] + ["gateway", "meshctl"]:
+            self.certs[name] = self.ca.issue(name)
+        self.say(
+            f"  ok  mTLS: dev CA + {len(self.certs)} certificates in {self.ca.directory}"
+            f"  ({time.monotonic() - started:.1f} s)"
+        )
+
+    def tls_env(self, identity: str, *, serves: bool) -> dict[str, str]:
+        """What ``mesh.runner`` / the gateway read to use ``identity``'s certificate."""
+        if self.ca is None:
+            return {}
+        issued = self.certs[identity]
+        env = {
+            "LILO_TLS_CERT": str(issued.cert_file),
+            "LILO_TLS_KEY": str(issued.key_file),
+            "LILO_TLS_CA": str(self.ca.ca_file),
+        }
+        if serves:
+            env["LILO_TLS_CLIENT_CA"] = str(self.ca.ca_file)  # callers must present a cert
+        return env
+
+    def write_mesh_env(self) -> None:
+        """meshctl and later sessions find the running mesh (and meshctl's cert) here."""
         keys = ("REDIS_URL", "DATABASE_URL", "LILO_JWKS_FILE")
-        (self.state / "mesh.env").write_text("".join(f"{k}={self.env[k]}\n" for k in keys))
+        pairs = {k: self.env[k] for k in keys}
+        pairs.update(self.tls_env("meshctl", serves=False))
+        (self.state / "mesh.env").write_text("".join(f"{k}={v}\n" for k, v in pairs.items()))
 
     def write_dev_keys(self) -> str:
         """Without the auth service, sign a local operator token so the mesh is usable."""
@@ -160,7 +204,7 @@ class Launcher:
         count = self.args.instances or spec.instances
         out = []
         for i in range(count):
-            env = dict(self.env)
+            env = dict(self.env, **self.tls_env(spec.service_identity, serves=True))
             env["LILO_PORT"] = str(spec.port if i == 0 else 0)
             env["LILO_INSTANCE_ID"] = f"{spec.name}-{i + 1}"
             out.append(await self.spawn(f"{spec.name}-{i + 1}", spec.module, env))
@@ -187,6 +231,8 @@ class Launcher:
             specs = [s for s in specs if s.built()]
             if missing:
                 self.say(f"  --  not built yet (skipped): {', '.join(missing)}")
+            self.prepare_tls(specs)
+            self.write_mesh_env()
             operator_token = ""
             auth = [s for s in specs if s.name == "auth"]
             if auth:
@@ -198,7 +244,11 @@ class Launcher:
             await asyncio.gather(*(self.start_service(s) for s in rest))
             gateway = None
             if not self.args.no_gateway and _module_exists("gateway_rest.__main__"):
-                env = dict(self.env, LILO_GATEWAY_PORT=str(self.args.gateway_port))
+                env = dict(
+                    self.env,
+                    LILO_GATEWAY_PORT=str(self.args.gateway_port),
+                    **self.tls_env("gateway", serves=False),
+                )
                 gateway = await self.spawn("gateway", "gateway_rest", env)
                 await self.wait_ready(gateway)
             self.banner(gateway, operator_token)
@@ -218,10 +268,16 @@ class Launcher:
         if gateway is not None:
             url = f"http://{gateway.address}"
             self.say(f"Browser / REST:  {url}   (console {url}/console, API docs {url}/docs)")
-        self.say(
-            "gRPC:            any instance above, e.g. "
-            f"grpcurl -plaintext {self.children[0].address} list"
-        )
+        address = self.children[0].address
+        if self.ca is None:
+            self.say(f"gRPC:            any instance above, e.g. grpcurl -plaintext {address} list")
+        else:
+            tls = self.certs["meshctl"]
+            self.say(
+                "gRPC (mTLS):     any instance above, e.g. "
+                f"grpcurl -cacert {self.ca.ca_file} -cert {tls.cert_file} -key {tls.key_file}"
+                f" {address} list"
+            )
         self.say("meshctl:         .venv/bin/meshctl services")
         self.say("Demo users:      see docs/services/auth.md (seeded by this run)")
         if operator_token:
@@ -286,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         "--gateway-port", type=int, default=int(os.environ.get("LILO_GATEWAY_PORT", 8090))
     )
     parser.add_argument("--no-gateway", action="store_true")
+    parser.add_argument(
+        "--no-mtls", action="store_true", help="plaintext between services (no service identity)"
+    )
     parser.add_argument("--list", action="store_true", help="list the services and exit")
     args = parser.parse_args(argv)
     if args.list:
