@@ -12,10 +12,12 @@ __all__ = ["InMemoryRegistry", "InstanceRecord", "Registry", "ServingStatus", "S
 
 
 def registry_from_url(url: str | None) -> Registry:
-    """Build the registry a URL names: ``memory://`` (or nothing), or a redis-py URL.
+    """Build the registry a URL names: ``memory://`` (or nothing), or a Redis URL.
 
-    Redis Sentinel and Cluster go through redis-py too: ``redis+sentinel://`` and
-    ``redis+cluster://`` are understood (see ``mesh.registry.redis.connect``).
+    Redis URLs: redis-py's own (``redis://``, ``rediss://``, ``unix://``),
+    ``redis+sentinel://s1:26379,s2:26379/<master>[/<db>]`` and
+    ``redis+cluster://h1:7000,h2:7001`` (see ``mesh.registry.redis.connect`` and
+    docs/discovery.md). A malformed Sentinel/Cluster URL raises ``ValueError``.
     """
     if not url or url.startswith("memory:"):
         return InMemoryRegistry()

@@ -1,4 +1,4 @@
-"""Discovery on Redis (redis-py's asyncio client).
+"""Discovery on Redis (redis-py's asyncio client): standalone, Sentinel or Cluster.
 
 Resyncs merge rather than replace: an instance leaves a watcher's set only by an
 explicit removal or by its lease lapsing locally, so a Redis restart (which empties
@@ -10,6 +10,12 @@ Layout, all under one prefix (default ``lilo:disco``)::
     {p}:ids:{service}         SET of instance ids ever seen (pruned on resync)
     {p}:services              SET of service names
     {p}:events:{service}      pub/sub channel: upsert / renew / remove events
+
+On a Redis Cluster ``{service}`` is written with literal braces (a hash tag), so all
+keys and the channel of one service share one slot: the MULTI/EXEC of a heartbeat and
+the prune script stay single-slot, and events go through sharded pub/sub
+(SPUBLISH/SSUBSCRIBE, Redis 7) on the node that owns the service's keys. The
+``services`` set lives in its own slot and is updated outside the MULTI there.
 
 A heartbeat is an idempotent upsert, so an instance re-registers by itself after
 a Redis restart. Watchers subscribe first and then read the whole set, so no
@@ -26,14 +32,16 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ClusterError, RedisClusterException, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mesh.background import raise_if_cancelling
@@ -44,7 +52,18 @@ from mesh.registry.leases import LeaseTable
 
 log = logging.getLogger(__name__)
 
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+RedisClient = aioredis.Redis | aioredis.RedisCluster
+
+# Cluster-only entries: a node down (CLUSTERDOWN, TRYAGAIN during a reshard) or no
+# startup node answering at all (RedisClusterException "cannot be connected").
+_UNREACHABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterError,
+    TryAgainError,
+    RedisClusterException,
+)
 
 # Drop ids whose record key lapsed, atomically, so a concurrent heartbeat that
 # re-adds an id cannot be undone by a watcher's cleanup.
@@ -60,32 +79,121 @@ return removed
 """
 
 
-def connect(url: str) -> aioredis.Redis:
-    """Open a client for a redis-py URL, including Sentinel.
+@dataclass(frozen=True)
+class MultiHostUrl:
+    """A ``redis+sentinel://`` or ``redis+cluster://`` URL, taken apart (no I/O)."""
 
-    ``redis+sentinel://h1:26379,h2:26379/<master-name>[/<db>]`` asks the sentinels
-    for the current master and follows fail-overs, through redis-py's Sentinel.
+    kind: str
+    """``sentinel`` or ``cluster``."""
+    hosts: tuple[tuple[str, int], ...]
+    path: tuple[str, ...]
+    username: str | None
+    password: str | None
+
+
+def parse_multi_host_url(url: str) -> MultiHostUrl:
+    """Split ``redis+KIND://[user:pass@]h1:p1,h2:p2[/path...][?password=...]``.
+
+    Raises ``ValueError`` with the offending URL for anything malformed.
     """
     parsed = urlparse(url)
-    if parsed.scheme == "redis+sentinel":
-        hosts = [h.rsplit(":", 1) for h in parsed.netloc.split("@")[-1].split(",")]
-        parts = [p for p in parsed.path.split("/") if p]
-        if not parts:
-            raise ValueError(f"sentinel URL needs a master name: {url!r}")
-        db = int(parts[1]) if len(parts) > 1 else 0
-        opts = {k: v[0] for k, v in parse_qs(parsed.query).items()}
-        sentinel = aioredis.Sentinel(
-            [(h, int(p)) for h, p in hosts], password=parsed.password or opts.get("password")
-        )
-        client: aioredis.Redis = sentinel.master_for(parts[0], db=db)
-        return client
-    # from_url() makes connections that never retry: after a Redis restart the first
-    # command on a pooled (dead) connection would fail. Retry on a fresh connection.
-    return aioredis.Redis.from_url(
-        url,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    kind = parsed.scheme.removeprefix("redis+")
+    if kind not in ("sentinel", "cluster"):
+        raise ValueError(f"not a redis+sentinel:// or redis+cluster:// URL: {url!r}")
+    userinfo, _, hostlist = parsed.netloc.rpartition("@")
+    hosts = []
+    for item in hostlist.split(","):
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"{kind} URL needs host:port entries, got {item!r} in {url!r}")
+        hosts.append((host, int(port)))
+    user, _, password = userinfo.partition(":") if userinfo else ("", "", "")
+    opts = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+    return MultiHostUrl(
+        kind=kind,
+        hosts=tuple(hosts),
+        path=tuple(p for p in parsed.path.split("/") if p),
+        username=unquote(user) or None,
+        password=unquote(password) or opts.get("password"),
     )
+
+
+def _retry() -> dict[str, Any]:
+    # Plain clients never retry: after a Redis restart (or a fail-over) the first
+    # command on a pooled, dead connection would fail. Retry on a fresh connection.
+    return {
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    }
+
+
+def connect(url: str) -> RedisClient:
+    """Open a client for a redis-py URL, a Sentinel group or a Cluster.
+
+    * ``redis://`` / ``rediss://`` / ``unix://``: redis-py's own URL forms.
+    * ``redis+sentinel://h1:26379,h2:26379/<master-name>[/<db>]`` asks the sentinels for
+      the current master and follows fail-overs (redis-py's Sentinel).
+    * ``redis+cluster://h1:7000,h2:7001[/0]``: startup nodes of a Redis Cluster
+      (redis-py's RedisCluster); the rest of the topology is discovered.
+
+    Credentials go in the userinfo (``redis+cluster://user:pass@h:p``) or as
+    ``?password=``; for Sentinel they are the data nodes' credentials.
+    """
+    if not url.startswith(("redis+sentinel:", "redis+cluster:")):
+        return aioredis.Redis.from_url(url, **_retry())
+    spec = parse_multi_host_url(url)
+    if spec.kind == "cluster":
+        if spec.path not in ((), ("0",)):
+            raise ValueError(f"a Redis Cluster has only database 0: {url!r}")
+        return aioredis.RedisCluster(
+            startup_nodes=[ClusterNode(h, p) for h, p in spec.hosts],
+            username=spec.username,
+            password=spec.password,
+        )
+    if not spec.path:
+        raise ValueError(f"sentinel URL needs a master name: {url!r}")
+    db = int(spec.path[1]) if len(spec.path) > 1 else 0
+    sentinel = aioredis.Sentinel(list(spec.hosts))
+    client: aioredis.Redis = sentinel.master_for(
+        spec.path[0], db=db, username=spec.username, password=spec.password, **_retry()
+    )
+    return client
+
+
+class _Events:
+    """One watcher's subscription to a service's channel: classic or sharded pub/sub."""
+
+    def __init__(self, client: RedisClient) -> None:
+        self._client = client
+        self._sharded = isinstance(client, aioredis.RedisCluster)
+        self._pubsub: Any = client.pubsub()
+
+    async def subscribe(self, channel: str) -> None:
+        if isinstance(self._client, aioredis.RedisCluster):
+            # SSUBSCRIBE routes by the client's slot map, which (unlike commands) it does
+            # not load by itself: on a fresh client every slot looks uncovered.
+            await self._client.initialize()
+            await self._pubsub.ssubscribe(channel)
+        else:
+            await self._pubsub.subscribe(channel)
+
+    async def next(self, timeout: float) -> bytes | str | None:  # noqa: ASYNC109
+        """The next event body, or ``None`` when ``timeout`` passed (or a non-event came)."""
+        if self._sharded:
+            message = await self._pubsub.get_sharded_message(
+                ignore_subscribe_messages=True, timeout=timeout
+            )
+        else:
+            message = await self._pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=timeout
+            )
+        if message is not None and message.get("type") in ("message", "smessage"):
+            data: bytes | str = message["data"]
+            return data
+        return None
+
+    async def aclose(self) -> None:
+        await self._pubsub.aclose()
 
 
 class RedisRegistry:
@@ -93,13 +201,16 @@ class RedisRegistry:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         prefix: str = "lilo:disco",
         resync_interval: float = 5.0,
         reconnect_backoff: tuple[float, float] = (0.05, 1.0),
         clock: Clock | None = None,
     ) -> None:
+        self._cluster = isinstance(client, aioredis.RedisCluster)
+        if self._cluster and ("{" in prefix or "}" in prefix):
+            raise ValueError(f"a cluster registry prefix must not contain braces: {prefix!r}")
         self._redis = client
         self._prefix = prefix
         self._resync_interval = resync_interval
@@ -114,14 +225,24 @@ class RedisRegistry:
 
     # -- keys ------------------------------------------------------------------------
 
+    def _tag(self, service: str) -> str:
+        # On a cluster, braces make the service name the hash tag: one slot per service.
+        return f"{{{service}}}" if self._cluster else service
+
     def _inst_key(self, service: str, instance_id: str) -> str:
-        return f"{self._prefix}:inst:{service}:{instance_id}"
+        return f"{self._prefix}:inst:{self._tag(service)}:{instance_id}"
 
     def _ids_key(self, service: str) -> str:
-        return f"{self._prefix}:ids:{service}"
+        return f"{self._prefix}:ids:{self._tag(service)}"
 
     def _channel(self, service: str) -> str:
-        return f"{self._prefix}:events:{service}"
+        return f"{self._prefix}:events:{self._tag(service)}"
+
+    async def _publish(self, service: str, event: dict[str, Any]) -> None:
+        if self._cluster:
+            await self._redis.spublish(self._channel(service), json.dumps(event))
+        else:
+            await self._redis.publish(self._channel(service), json.dumps(event))
 
     # -- writes ----------------------------------------------------------------------
 
@@ -137,11 +258,15 @@ class RedisRegistry:
                     self._inst_key(record.service, record.instance_id), body, px=ttl_ms, get=True
                 )
                 pipe.sadd(self._ids_key(record.service), record.instance_id)
-                pipe.sadd(f"{self._prefix}:services", record.service)
-                old, _, _ = await pipe.execute()
+                if not self._cluster:
+                    pipe.sadd(f"{self._prefix}:services", record.service)
+                old = (await pipe.execute())[0]
+            if self._cluster:
+                # Another slot than the service's keys: cannot join the MULTI above.
+                await self._redis.sadd(f"{self._prefix}:services", record.service)
             kind = "renew" if old is not None and _decode(old) == body else "upsert"
             event = {"type": kind, "record": json.loads(body), "ttl_ms": ttl_ms}
-            await self._redis.publish(self._channel(record.service), json.dumps(event))
+            await self._publish(record.service, event)
         except _UNREACHABLE as exc:
             raise RegistryUnavailable(f"redis unreachable during heartbeat: {exc}") from exc
 
@@ -151,8 +276,7 @@ class RedisRegistry:
                 pipe.delete(self._inst_key(service, instance_id))
                 pipe.srem(self._ids_key(service), instance_id)
                 await pipe.execute()
-            event = {"type": "remove", "instance_id": instance_id}
-            await self._redis.publish(self._channel(service), json.dumps(event))
+            await self._publish(service, {"type": "remove", "instance_id": instance_id})
         except _UNREACHABLE as exc:
             raise RegistryUnavailable(f"redis unreachable during deregister: {exc}") from exc
 
@@ -203,16 +327,16 @@ class RedisRegistry:
         delay = self._backoff[0]
         disconnected_at: float | None = None
         while not self._closed.is_set():
-            pubsub = self._redis.pubsub()
+            events = _Events(self._redis)
             try:
-                await pubsub.subscribe(self._channel(service))
+                await events.subscribe(self._channel(service))
                 # Subscribed first, then read: a change in between arrives as an event.
                 table.merge(await self._read_leased(service), self._clock.now())
                 if disconnected_at is not None:
                     log.info("discovery for %s reconnected to redis", service)
                 disconnected_at, delay = None, self._backoff[0]
                 yield Snapshot(service=service, instances=table.records())
-                async for snapshot in self._follow(service, pubsub, table):
+                async for snapshot in self._follow(service, events, table):
                     yield snapshot
             except (*_UNREACHABLE, RegistryUnavailable) as exc:
                 raise_if_cancelling()
@@ -226,25 +350,23 @@ class RedisRegistry:
             finally:
                 # Bounded: closing a subscription on a dead connection must not hang shutdown.
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pubsub.aclose(), 2.0)
+                    await asyncio.wait_for(events.aclose(), 2.0)
             if disconnected_at is not None:
                 # No heartbeat can be heard while Redis is down: leases must not lapse.
                 table.extend_all(self._clock.now() - disconnected_at)
 
     async def _follow(
-        self, service: str, pubsub: Any, table: LeaseTable
+        self, service: str, events: _Events, table: LeaseTable
     ) -> AsyncIterator[Snapshot]:
         next_resync = self._clock.now() + self._resync_interval
         while not self._closed.is_set():
             now = self._clock.now()
             wake = min(next_resync, table.next_expiry() or next_resync)
-            message = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=max(0.0, wake - now)
-            )
+            data = await events.next(timeout=max(0.0, wake - now))
             now = self._clock.now()
             changed = False
-            if message is not None and message.get("type") == "message":
-                changed = self._apply(table, message["data"], now)
+            if data is not None:
+                changed = self._apply(table, data, now)
             if now >= next_resync:
                 changed |= table.merge(await self._read_leased(service), now)
                 next_resync = now + self._resync_interval
@@ -274,4 +396,11 @@ def _decode(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-__all__ = ["RedisError", "RedisRegistry", "connect"]
+__all__ = [
+    "MultiHostUrl",
+    "RedisClient",
+    "RedisError",
+    "RedisRegistry",
+    "connect",
+    "parse_multi_host_url",
+]
