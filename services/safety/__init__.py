@@ -19,12 +19,19 @@ Exception tree (everything the package raises on its own account)::
     SafetyError
     ├── PhiSpanError         spans passed to ``mask`` overlap or fall outside the text
     ├── DetectorConfigError  a detector was built with invalid arguments
-    └── EvalSetError         a line of an evaluation set is malformed
+    ├── EvalSetError         a line of an evaluation set is malformed
+    └── ModelLoadError       the embedding weights or classifier file are missing or wrong
 """
 
 from __future__ import annotations
 
-__all__ = ["DetectorConfigError", "EvalSetError", "PhiSpanError", "SafetyError"]
+__all__ = [
+    "DetectorConfigError",
+    "EvalSetError",
+    "ModelLoadError",
+    "PhiSpanError",
+    "SafetyError",
+]
 
 
 class SafetyError(Exception):
@@ -41,3 +48,7 @@ class EvalSetError(SafetyError, ValueError):
 
 class DetectorConfigError(SafetyError, ValueError):
     """A detector was constructed with invalid arguments (for example, no detectors)."""
+
+
+class ModelLoadError(SafetyError, RuntimeError):
+    """The model detector's files (embedding weights, tokenizer, classifier) are unusable."""

@@ -57,6 +57,7 @@ from services.safety.rules import (
 )
 
 __all__ = [
+    "CONTEXT_DISCOUNTS",
     "Analysis",
     "CompositeDetector",
     "CrisisCategory",
@@ -64,6 +65,7 @@ __all__ = [
     "Detector",
     "RecommendedAction",
     "RuleDetector",
+    "combine",
 ]
 
 # How many words before a match a negation may stand: "I would never ever kill myself".
@@ -76,6 +78,18 @@ _ESCALATABLE = frozenset(
         CrisisCategory.SELF_HARM,
         CrisisCategory.HARM_TO_OTHERS,
     }
+)
+
+# Notes for a rule match dropped because of its context (not because it is in the past).
+# The model detector reads them: a message whose crisis words the rules saw and explained
+# away is not raised to HIGH by the model alone (see services.safety.classifier).
+NEGATED = "ignored a negated mention"
+ADDRESSED_TO_LISTENER = "ignored a mention addressed to the listener"
+INNOCENT_CONTEXT = "ignored a mention in an innocent context"
+JOKING_THREAT = "ignored a threat marked as a joke"
+ABOUT_MEDIA = "ignored a sentence about the news, TV or fiction"
+CONTEXT_DISCOUNTS = frozenset(
+    {NEGATED, ADDRESSED_TO_LISTENER, INNOCENT_CONTEXT, JOKING_THREAT, ABOUT_MEDIA}
 )
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -147,15 +161,15 @@ def _suppression(rule: Rule, sentence: str, match: re.Match[str], joking: bool) 
     """Why this match does not count, or None if it does."""
     category = rule.categories[0]
     if is_negated(sentence, match.start()):
-        return "ignored a negated mention"
+        return NEGATED
     if category in SELF_FOCUSED and is_addressed_to_listener(sentence, match.start()):
-        return "ignored a mention addressed to the listener"
+        return ADDRESSED_TO_LISTENER
     benign = BENIGN_CONTEXT.get(category)
     clause = sentence[: match.end() + 40]
     if benign is not None and benign.search(clause):
-        return "ignored a mention in an innocent context"
+        return INNOCENT_CONTEXT
     if category is CrisisCategory.HARM_TO_OTHERS and joking:
-        return "ignored a threat marked as a joke"
+        return JOKING_THREAT
     return None
 
 
@@ -207,7 +221,7 @@ def scan(text: str, rules: Sequence[Rule] = RULES) -> tuple[list[Signal], list[s
     for sentence in split_sentences(text):
         if MEDIA.search(sentence):
             if any(rule.pattern.search(sentence) for rule in rules):
-                notes.append("ignored a sentence about the news, TV or fiction")
+                notes.append(ABOUT_MEDIA)
             continue
         live_sentences.append(sentence)
         for item in _signals_in_sentence(sentence, rules, joking):
@@ -272,13 +286,17 @@ class CompositeDetector:
         self._detectors = tuple(detectors)
 
     def analyze(self, text: str) -> Analysis:
-        results = [detector.analyze(text) for detector in self._detectors]
-        spans = merge_spans(*(r.phi_spans for r in results))
-        return make_analysis(
-            level=max(r.level for r in results),
-            categories=[c for r in results for c in r.categories],
-            phi_spans=spans,
-            masked_text=mask(text, spans),
-            reasons=[reason for r in results for reason in r.reasons],
-            safety_score=min(r.safety_score for r in results),
-        )
+        return combine(text, [detector.analyze(text) for detector in self._detectors])
+
+
+def combine(text: str, results: Sequence[Analysis]) -> Analysis:
+    """Merge verdicts on ``text`` as ``CompositeDetector`` does (``results`` non-empty)."""
+    spans = merge_spans(*(r.phi_spans for r in results))
+    return make_analysis(
+        level=max(r.level for r in results),
+        categories=[c for r in results for c in r.categories],
+        phi_spans=spans,
+        masked_text=mask(text, spans),
+        reasons=[reason for r in results for reason in r.reasons],
+        safety_score=min(r.safety_score for r in results),
+    )

@@ -2,7 +2,10 @@
 
 Usage::
 
-    python -m services.safety.evaluate [path]   # default: tests/safety/eval_set.jsonl
+    python -m services.safety.evaluate [--detector composite|rules|model] [path]
+
+The default detector is ``composite`` (rules and model, as the service runs them); the
+default path is ``tests/safety/eval_set.jsonl``.
 
 Each line is ``{"text": ..., "level": "NONE|LOW|MEDIUM|HIGH|CRITICAL", "categories":
 [...]}`` (extra keys such as ``group`` are ignored). The report gives precision and recall
@@ -16,6 +19,7 @@ Parsing and scoring are pure; only ``main`` reads files and prints.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections import Counter
@@ -42,6 +46,7 @@ __all__ = [
 MIN_RECALL = 0.97
 MIN_PRECISION = 0.85
 DEFAULT_PATH = Path("tests/safety/eval_set.jsonl")
+DETECTORS = ("composite", "rules", "model")
 _URGENT = frozenset({CrisisLevel.HIGH, CrisisLevel.CRITICAL})
 
 
@@ -183,13 +188,24 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
+def _detector(name: str) -> Detector:
+    # Imported here so that ``--detector rules`` needs neither numpy nor the model.
+    if name == "rules":
+        return RuleDetector()
+    from services.safety.classifier import ModelDetector, default_detector
+
+    return ModelDetector() if name == "model" else default_detector()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Evaluate ``RuleDetector`` on the file named in ``argv`` (or the default set)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    path = Path(args[0]) if args else DEFAULT_PATH
-    with path.open(encoding="utf-8") as handle:
+    """Evaluate the chosen detector (default: composite) on the file named in ``argv``."""
+    parser = argparse.ArgumentParser(prog="python -m services.safety.evaluate")
+    parser.add_argument("--detector", choices=DETECTORS, default="composite")
+    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    with args.path.open(encoding="utf-8") as handle:
         examples = parse_examples(handle)
-    report = evaluate(examples, RuleDetector())
+    report = evaluate(examples, _detector(args.detector))
     print(format_report(report))
     return 0 if report.passed else 1
 

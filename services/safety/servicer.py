@@ -14,7 +14,9 @@ import grpc
 from lilo.safety.v1 import safety_service_pb2 as pb
 from lilo.safety.v1 import safety_service_pb2_grpc as pb_grpc
 
-from services.safety.detector import Detector, RuleDetector
+from services.safety import ModelLoadError
+from services.safety.classifier import default_detector
+from services.safety.detector import Detector
 from services.safety.model import Analysis
 
 __all__ = ["MAX_CONTENT_BYTES", "SafetyServicer", "to_response", "validate_content"]
@@ -65,9 +67,11 @@ def to_response(analysis: Analysis) -> pb.AnalyzeContentResponse:
 
 
 class SafetyServicer(pb_grpc.SafetyServiceServicer):
-    """Screens content with ``detector`` (default: ``RuleDetector``).
+    """Screens content with ``detector`` (default: rules plus model, ``default_detector``).
 
     Invalid requests are aborted with INVALID_ARGUMENT and a message naming the problem.
+    If the model's files cannot be loaded the call fails with UNAVAILABLE rather than
+    quietly falling back to the rules, whose recall on unseen phrasings is far lower.
     The detector runs in a worker thread: a chat message takes well under a millisecond,
     but a full 16 KiB document takes a few hundred milliseconds of regex work, which must
     not stall the event loop. Detectors are pure, so sharing one across threads is safe.
@@ -76,7 +80,7 @@ class SafetyServicer(pb_grpc.SafetyServiceServicer):
     def __init__(
         self, detector: Detector | None = None, max_content_bytes: int = MAX_CONTENT_BYTES
     ) -> None:
-        self._detector = detector if detector is not None else RuleDetector()
+        self._detector = detector if detector is not None else default_detector()
         self._max_content_bytes = max_content_bytes
 
     async def AnalyzeContent(
@@ -85,5 +89,10 @@ class SafetyServicer(pb_grpc.SafetyServiceServicer):
         problem = validate_content(request.content, self._max_content_bytes)
         if problem is not None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
-        analysis = await asyncio.to_thread(self._detector.analyze, request.content)
+        try:
+            analysis = await asyncio.to_thread(self._detector.analyze, request.content)
+        except ModelLoadError as error:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"the crisis model is not available: {error}"
+            )
         return to_response(analysis)

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import grpc
 import pytest
 from lilo.safety.v1 import safety_service_pb2 as pb
 from lilo.safety.v1 import safety_service_pb2_grpc as pb_grpc
 
+from services.safety.classifier import ModelDetector, default_detector
 from services.safety.model import CrisisCategory, CrisisLevel, RecommendedAction
 from services.safety.phi import PhiCategory
 from services.safety.servicer import MAX_CONTENT_BYTES, SafetyServicer
 
 
-@pytest.fixture
-async def stub() -> AsyncIterator[pb_grpc.SafetyServiceStub]:
+@asynccontextmanager
+async def serving(servicer: SafetyServicer) -> AsyncIterator[pb_grpc.SafetyServiceStub]:
     server = grpc.aio.server()
-    pb_grpc.add_SafetyServiceServicer_to_server(SafetyServicer(), server)
+    pb_grpc.add_SafetyServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
@@ -28,8 +31,16 @@ async def stub() -> AsyncIterator[pb_grpc.SafetyServiceStub]:
         await server.stop(grace=None)
 
 
+@pytest.fixture
+async def stub() -> AsyncIterator[pb_grpc.SafetyServiceStub]:
+    async with serving(SafetyServicer()) as client:  # the default: rules plus model
+        yield client
+
+
 async def analyze(stub: pb_grpc.SafetyServiceStub, content: str) -> pb.AnalyzeContentResponse:
-    return await stub.AnalyzeContent(pb.AnalyzeContentRequest(content=content, source="chat"))
+    request = pb.AnalyzeContentRequest(content=content, source="chat")
+    response: pb.AnalyzeContentResponse = await stub.AnalyzeContent(request)
+    return response
 
 
 async def test_crisis_message(stub: pb_grpc.SafetyServiceStub) -> None:
@@ -41,6 +52,25 @@ async def test_crisis_message(stub: pb_grpc.SafetyServiceStub) -> None:
     assert response.escalation_required
     assert response.safety_score < 0.1
     assert response.reasons
+
+
+async def test_default_servicer_uses_the_model(stub: pb_grpc.SafetyServiceStub) -> None:
+    # No rule knows this phrasing; only the model can raise it.
+    response = await analyze(stub, "my carer keeps smacking the back of my head when I'm slow")
+    assert response.crisis_level in (pb.CRISIS_LEVEL_HIGH, pb.CRISIS_LEVEL_CRITICAL)
+    assert response.escalation_required
+    assert any(reason.startswith(("HIGH: model", "CRITICAL: model")) for reason in response.reasons)
+
+
+async def test_unloadable_model_gives_unavailable(tmp_path: Path) -> None:
+    broken = default_detector(ModelDetector(weights=tmp_path / "absent.json"))
+    async with serving(SafetyServicer(broken)) as client:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await analyze(client, "hello")
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+    details = caught.value.details() or ""
+    assert details.startswith("the crisis model is not available: cannot read classifier")
+    assert "Traceback" not in details
 
 
 async def test_calm_message(stub: pb_grpc.SafetyServiceStub) -> None:

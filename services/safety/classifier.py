@@ -1,0 +1,246 @@
+"""``ModelDetector``: logistic-regression heads on MiniLM sentence embeddings.
+
+The heads are trained by ``services/safety/train.py`` and stored as plain numbers in
+``services/safety/data/crisis_model.json`` (no pickle, no scikit-learn at run time):
+
+- ``urgent``: one binary head, P(HIGH or CRITICAL). It alone decides whether the message
+  is urgent, against ``threshold`` (chosen by cross-validation for recall, see train.py).
+- ``level``: a 5-way head (NONE..CRITICAL). It splits urgent messages into HIGH/CRITICAL
+  and grades the others NONE/LOW/MEDIUM.
+- ``categories``: one binary head per ``CrisisCategory``.
+
+The model reads ``model_input(text)``: the rules' normalisation (typos, text-speak) with
+the rules' idioms blanked out, so "my feet are killing me" reaches it as "my feet".
+
+Decision logic (``decide``) is pure numpy on a given embedding; the embedding model is
+loaded lazily, once, on first use or by ``warm_up``. The detector finds no PHI.
+
+``RulesAndModelDetector`` (the service default, ``default_detector``) combines the rules
+and the model like ``CompositeDetector`` (highest level wins, nobody lowers the other),
+with one guard: when the rules saw crisis words and explained them away by context
+(negated, addressed to the listener, innocent, a joke, about TV) and do not themselves
+say HIGH, the model alone may raise the message to MEDIUM but not to HIGH. In training
+data no urgent message had such a discount, while many false alarms did.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from services.safety import ModelLoadError
+from services.safety.detector import CONTEXT_DISCOUNTS, Detector, RuleDetector, combine
+from services.safety.embedding import EMBEDDING_DIM, MiniLmEncoder
+from services.safety.model import Analysis, CrisisCategory, CrisisLevel, make_analysis
+from services.safety.normalize import normalize
+from services.safety.rules import IDIOMS
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "CrisisHeads",
+    "ModelDetector",
+    "RulesAndModelDetector",
+    "Verdict",
+    "decide",
+    "default_detector",
+    "load_heads",
+    "model_input",
+    "shared_encoder",
+]
+
+DEFAULT_WEIGHTS = Path(__file__).parent / "data" / "crisis_model.json"
+FORMAT_VERSION = 1
+# A category is reported when its head says at least this much.
+CATEGORY_THRESHOLD = 0.5
+
+Floats = npt.NDArray[np.float64]
+
+
+def _sigmoid(z: Floats) -> Floats:
+    out: Floats = 1.0 / (1.0 + np.exp(-z))
+    return out
+
+
+def _softmax(z: Floats) -> Floats:
+    e = np.exp(z - z.max())
+    out: Floats = e / e.sum()
+    return out
+
+
+@dataclass(frozen=True)
+class CrisisHeads:
+    """The trained linear heads; shapes are checked by ``load_heads``."""
+
+    urgent_coef: Floats  # (EMBEDDING_DIM,)
+    urgent_intercept: float
+    threshold: float
+    level_coef: Floats  # (5, EMBEDDING_DIM), rows in CrisisLevel order
+    level_intercept: Floats  # (5,)
+    category_coef: Floats  # (len(CrisisCategory), EMBEDDING_DIM), rows in enum order
+    category_intercept: Floats  # (len(CrisisCategory),)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the heads say about one embedding."""
+
+    level: CrisisLevel
+    urgent_probability: float
+    categories: tuple[CrisisCategory, ...]
+
+
+def _array(raw: Any, shape: tuple[int, ...], what: str) -> Floats:
+    array = np.asarray(raw, dtype=np.float64)
+    if array.shape != shape:
+        raise ModelLoadError(f"classifier {what} has shape {array.shape}, expected {shape}")
+    return array
+
+
+def load_heads(path: Path = DEFAULT_WEIGHTS) -> CrisisHeads:
+    """Read the heads from ``path``. Raises ``ModelLoadError`` if absent or malformed."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"cannot read classifier weights {path}: {error}") from error
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT_VERSION:
+        raise ModelLoadError(f"{path} is not a format-{FORMAT_VERSION} classifier file")
+    try:
+        levels, categories = len(CrisisLevel), len(CrisisCategory)
+        return CrisisHeads(
+            urgent_coef=_array(raw["urgent"]["coef"], (EMBEDDING_DIM,), "urgent coef"),
+            urgent_intercept=float(raw["urgent"]["intercept"]),
+            threshold=float(raw["urgent"]["threshold"]),
+            level_coef=_array(raw["level"]["coef"], (levels, EMBEDDING_DIM), "level coef"),
+            level_intercept=_array(raw["level"]["intercept"], (levels,), "level intercept"),
+            category_coef=_array(
+                raw["categories"]["coef"], (categories, EMBEDDING_DIM), "category coef"
+            ),
+            category_intercept=_array(
+                raw["categories"]["intercept"], (categories,), "category intercept"
+            ),
+        )
+    except (KeyError, TypeError) as error:
+        raise ModelLoadError(f"{path} lacks a field: {error!r}") from error
+
+
+def decide(heads: CrisisHeads, embedding: npt.NDArray[np.floating[Any]]) -> Verdict:
+    """Apply the heads to one embedding. Pure."""
+    x = np.asarray(embedding, dtype=np.float64)
+    p_urgent = float(_sigmoid(np.array(x @ heads.urgent_coef + heads.urgent_intercept)))
+    p_level = _softmax(heads.level_coef @ x + heads.level_intercept)
+    order = list(CrisisLevel)
+    if p_urgent >= heads.threshold:
+        high, critical = (
+            p_level[order.index(CrisisLevel.HIGH)],
+            p_level[order.index(CrisisLevel.CRITICAL)],
+        )
+        level = CrisisLevel.CRITICAL if critical > high else CrisisLevel.HIGH
+    else:
+        below = order.index(CrisisLevel.HIGH)
+        level = order[int(np.argmax(p_level[:below]))]
+    categories: tuple[CrisisCategory, ...] = ()
+    if level > CrisisLevel.NONE:
+        p_category = _sigmoid(heads.category_coef @ x + heads.category_intercept)
+        chosen = [
+            c for c, p in zip(CrisisCategory, p_category, strict=True) if p >= CATEGORY_THRESHOLD
+        ]
+        # A raised level always names at least its most likely category.
+        categories = tuple(chosen) or (list(CrisisCategory)[int(np.argmax(p_category))],)
+    return Verdict(level, p_urgent, categories)
+
+
+@functools.lru_cache(maxsize=4)
+def shared_encoder(model_dir: Path | None = None) -> MiniLmEncoder:
+    """One encoder per weights directory and process: the weights are read-only."""
+    return MiniLmEncoder(model_dir)
+
+
+class ModelDetector:
+    """Screens with the embedding model and the trained heads.
+
+    Loading (about 1 s: checksum and 90 MB of weights) happens once, on the first
+    ``analyze`` or on ``warm_up``, under a lock so concurrent first calls load once.
+    Raises ``ModelLoadError`` from either when the files are missing or wrong.
+    """
+
+    def __init__(self, weights: Path = DEFAULT_WEIGHTS, encoder_dir: Path | None = None) -> None:
+        self._weights = weights
+        self._encoder_dir = encoder_dir
+        self._lock = threading.Lock()
+        self._loaded: tuple[MiniLmEncoder, CrisisHeads] | None = None
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first message."""
+        self._load()
+
+    def _load(self) -> tuple[MiniLmEncoder, CrisisHeads]:
+        with self._lock:
+            if self._loaded is None:
+                heads = load_heads(self._weights)
+                self._loaded = (shared_encoder(self._encoder_dir), heads)
+            return self._loaded
+
+    def verdict(self, text: str) -> Verdict:
+        encoder, heads = self._load()
+        cleaned = model_input(text)
+        if not cleaned:  # nothing but idioms and spaces
+            return Verdict(CrisisLevel.NONE, 0.0, ())
+        return decide(heads, encoder.encode(cleaned))
+
+    def analyze(self, text: str) -> Analysis:
+        verdict = self.verdict(text)
+        reason = (
+            f"{verdict.level.name}: model, P(HIGH or CRITICAL) = {verdict.urgent_probability:.2f}"
+        )
+        return make_analysis(verdict.level, verdict.categories, (), text, [reason])
+
+
+def model_input(text: str) -> str:
+    """What the model reads: normalised text with the rules' idioms blanked out."""
+    return " ".join(IDIOMS.sub(" ", normalize(text)).split())
+
+
+# The model alone may raise a message the rules explained away this far and no further.
+GUARDED_CAP = CrisisLevel.MEDIUM
+
+
+class RulesAndModelDetector:
+    """Rules and model combined; see the module docstring for the one guard."""
+
+    def __init__(self, rules: Detector | None = None, model: Detector | None = None) -> None:
+        self._rules = rules or RuleDetector()
+        self._model = model or ModelDetector()
+
+    def analyze(self, text: str) -> Analysis:
+        by_rules = self._rules.analyze(text)
+        by_model = self._model.analyze(text)
+        explained_away = by_rules.level < CrisisLevel.HIGH and any(
+            reason in CONTEXT_DISCOUNTS for reason in by_rules.reasons
+        )
+        if explained_away and by_model.level > GUARDED_CAP:
+            by_model = make_analysis(
+                GUARDED_CAP,
+                by_model.categories,
+                (),
+                text,
+                [*by_model.reasons, f"model capped at {GUARDED_CAP.name}: rules found context"],
+            )
+        return combine(text, [by_rules, by_model])
+
+
+def default_detector(model: Detector | None = None) -> RulesAndModelDetector:
+    """The service's detector: ``RuleDetector`` plus ``model`` (default ``ModelDetector()``)."""
+    return RulesAndModelDetector(RuleDetector(), model)
+
+
+def heads_to_json(heads: Mapping[str, Any]) -> str:
+    """Serialise trained heads (already plain lists) in the format ``load_heads`` reads."""
+    return json.dumps({"format": FORMAT_VERSION, **heads}, separators=(",", ":"))

@@ -1,0 +1,309 @@
+"""The model detector: offline loading, the heads' decision logic, the rules+model guard,
+and its measured quality on the held-out set (``holdout_set.jsonl``, never trained on)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from services.safety import ModelLoadError
+from services.safety.classifier import (
+    DEFAULT_WEIGHTS,
+    CrisisHeads,
+    ModelDetector,
+    RulesAndModelDetector,
+    decide,
+    default_detector,
+    load_heads,
+    model_input,
+)
+from services.safety.detector import RuleDetector
+from services.safety.embedding import EMBEDDING_DIM, MiniLmEncoder, bundled_model_dir
+from services.safety.evaluate import evaluate, format_report, parse_examples
+from services.safety.model import Analysis, CrisisCategory, CrisisLevel, make_analysis
+from services.safety.train import HELD_OUT, TRAINING_SETS
+
+HERE = Path(__file__).parent
+HOLDOUT = HERE / "holdout_set.jsonl"
+BLIND = HERE / "blind_set.jsonl"
+URGENT = (CrisisLevel.HIGH, CrisisLevel.CRITICAL)
+
+
+@pytest.fixture(scope="module")
+def detector() -> RulesAndModelDetector:
+    return default_detector()
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def test_encoder_loads_and_runs_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the model tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    encoder = MiniLmEncoder(bundled_model_dir())  # fresh, not the shared cached one
+    first = encoder.encode("I want to end my life")
+    assert first.shape == (EMBEDDING_DIM,)
+    assert abs(float(np.linalg.norm(first)) - 1.0) < 1e-5
+    assert np.array_equal(first, encoder.encode("I want to end my life"))
+
+
+def test_embeddings_put_paraphrases_closer_than_small_talk() -> None:
+    encoder = MiniLmEncoder(bundled_model_dir())
+    anchor = encoder.encode("I want to kill myself")
+    paraphrase = encoder.encode("I'm going to take my own life")
+    small_talk = encoder.encode("what is for lunch today?")
+    assert float(anchor @ paraphrase) > float(anchor @ small_talk) + 0.3
+
+
+def test_long_text_is_windowed_not_truncated() -> None:
+    encoder = MiniLmEncoder(bundled_model_dir())
+    long_text = "we had a nice walk in the garden. " * 60 + "I am going to kill myself tonight"
+    tail_only = encoder.encode("I am going to kill myself tonight")
+    calm_only = encoder.encode("we had a nice walk in the garden. " * 60)
+    # The tail beyond the first 256 word pieces still moves the vector.
+    assert float(encoder.encode(long_text) @ tail_only) > float(calm_only @ tail_only)
+
+
+def test_missing_model_files_raise(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="missing"):
+        MiniLmEncoder(tmp_path)
+
+
+def test_tampered_weights_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"not the weights")
+    (tmp_path / "tokenizer.json").write_text("{}")
+    with pytest.raises(ModelLoadError, match="SHA-256"):
+        MiniLmEncoder(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["not json", json.dumps({"format": 99}), json.dumps({"format": 1, "urgent": {}})],
+)
+def test_malformed_classifier_files_are_refused(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "heads.json"
+    path.write_text(content)
+    with pytest.raises(ModelLoadError):
+        load_heads(path)
+
+
+def test_wrongly_shaped_heads_are_refused(tmp_path: Path) -> None:
+    raw = json.loads(DEFAULT_WEIGHTS.read_text())
+    raw["urgent"]["coef"] = raw["urgent"]["coef"][:10]
+    path = tmp_path / "heads.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ModelLoadError, match="shape"):
+        load_heads(path)
+
+
+def test_detector_with_missing_weights_fails_on_warm_up(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError):
+        ModelDetector(weights=tmp_path / "absent.json").warm_up()
+
+
+def test_held_out_sets_are_not_in_the_training_pool() -> None:
+    assert not {path.name for path in TRAINING_SETS} & HELD_OUT
+    held_out = {
+        json.loads(line)["text"].strip().lower()
+        for path in (HOLDOUT, BLIND)
+        for line in path.read_text().splitlines()
+        if line
+    }
+    for path in TRAINING_SETS:
+        trained = {
+            json.loads(line)["text"].strip().lower()
+            for line in path.read_text().splitlines()
+            if line
+        }
+        assert not trained & held_out, path.name
+
+
+# --- the heads' decision logic (pure, synthetic weights) ------------------------------------
+
+
+def synthetic_heads(threshold: float = 0.5) -> CrisisHeads:
+    """Dimension 0 drives urgency, dimension 1 CRITICAL over HIGH, dimension 2 MEDIUM."""
+    level_coef = np.zeros((5, EMBEDDING_DIM))
+    level_coef[4, 1] = 10.0  # CRITICAL
+    level_coef[2, 2] = 10.0  # MEDIUM
+    category_coef = np.zeros((len(CrisisCategory), EMBEDDING_DIM))
+    category_coef[4, 1] = 10.0  # MEDICAL_EMERGENCY follows dimension 1
+    urgent_coef = np.zeros(EMBEDDING_DIM)
+    urgent_coef[0] = 10.0
+    return CrisisHeads(
+        urgent_coef=urgent_coef,
+        urgent_intercept=-5.0,
+        threshold=threshold,
+        level_coef=level_coef,
+        level_intercept=np.zeros(5),
+        category_coef=category_coef,
+        category_intercept=np.full(len(CrisisCategory), -5.0),
+    )
+
+
+def unit(*components: float) -> Any:
+    vector = np.zeros(EMBEDDING_DIM)
+    vector[: len(components)] = components
+    return vector
+
+
+def test_urgent_head_decides_high_and_level_head_picks_critical() -> None:
+    heads = synthetic_heads()
+    assert decide(heads, unit(1.0)).level is CrisisLevel.HIGH
+    critical = decide(heads, unit(1.0, 1.0))
+    assert critical.level is CrisisLevel.CRITICAL
+    assert CrisisCategory.MEDICAL_EMERGENCY in critical.categories
+
+
+def test_below_threshold_the_level_head_grades_the_rest() -> None:
+    heads = synthetic_heads()
+    assert decide(heads, unit(0.0, 1.0, 1.0)).level is CrisisLevel.MEDIUM
+    calm = decide(heads, unit())
+    assert calm.level is CrisisLevel.NONE
+    assert calm.categories == ()
+    # Even a CRITICAL-leaning level head cannot make it urgent without the urgent head.
+    assert decide(heads, unit(0.0, 1.0)).level < CrisisLevel.HIGH
+
+
+def test_threshold_moves_the_decision() -> None:
+    almost = unit(0.45)  # P(urgent) = sigmoid(-0.5) = 0.38
+    assert decide(synthetic_heads(threshold=0.5), almost).level is CrisisLevel.NONE
+    assert decide(synthetic_heads(threshold=0.3), almost).level is CrisisLevel.HIGH
+
+
+def test_a_raised_level_always_names_a_category() -> None:
+    verdict = decide(synthetic_heads(), unit(1.0))
+    assert verdict.level is CrisisLevel.HIGH
+    assert len(verdict.categories) == 1
+
+
+def test_model_input_blanks_idioms_and_normalises() -> None:
+    assert "killing" not in model_input("this traffic is killing me")
+    assert model_input("im gonna k1ll mys3lf") == "i'm going to kill myself"
+
+
+# --- the guard between rules and model ------------------------------------------------------
+
+
+class AlwaysHigh:
+    """A stand-in model that raises everything to HIGH."""
+
+    def analyze(self, text: str) -> Analysis:
+        return make_analysis(
+            CrisisLevel.HIGH, [CrisisCategory.SUICIDAL_IDEATION], (), text, ["fake model"]
+        )
+
+
+def test_model_cannot_raise_what_the_rules_explained_away() -> None:
+    guarded = RulesAndModelDetector(RuleDetector(), AlwaysHigh())
+    negated = guarded.analyze("I would never kill myself")
+    assert negated.level is CrisisLevel.MEDIUM
+    assert "model capped at MEDIUM: rules found context" in negated.reasons
+    assert guarded.analyze("are you thinking of suicide?").level < CrisisLevel.HIGH
+    # Without a context discount the model's HIGH stands.
+    assert guarded.analyze("the kettle is on").level is CrisisLevel.HIGH
+
+
+def test_the_rules_verdict_is_never_lowered() -> None:
+    guarded = RulesAndModelDetector(RuleDetector(), AlwaysHigh())
+    result = guarded.analyze("I have the rope ready and I'm doing it tonight")
+    assert result.level is CrisisLevel.CRITICAL
+
+
+def test_phi_spans_still_come_from_the_rules(detector: RulesAndModelDetector) -> None:
+    result = detector.analyze("My name is Doris Pike and I feel fine")
+    assert result.phi_spans
+    assert "Doris" not in result.masked_text
+
+
+# --- the real model ---------------------------------------------------------------------------
+
+# Written for these tests (in no training or evaluation set); the rules miss each one.
+PARAPHRASES_THE_RULES_MISS = [
+    "my carer keeps smacking the back of my head when I'm slow",
+    "I've been given nothing to eat or drink since breakfast yesterday",
+    "I've got the plastic bag and the tape ready for tonight",
+    "he lies there gurgling and his lips are purple",
+    "i just want to not exist anymore, i've been reading about ways",
+    "I'm sick of this, I'm going to make myself bleed again",
+]
+
+STAYS_BELOW_HIGH = [
+    "I would never take my own life, I love my grandchildren",
+    "no, I'm not thinking of hurting myself",
+    "this hill is killing me",
+    "I'm dying for a slice of cake",
+    "did you remember your heart tablets this morning?",
+    "the detective show tonight had a poisoning",
+    "I'd kill for a nap",
+]
+
+
+@pytest.mark.parametrize("text", PARAPHRASES_THE_RULES_MISS)
+def test_model_raises_paraphrases_the_rules_miss(
+    detector: RulesAndModelDetector, text: str
+) -> None:
+    assert RuleDetector().analyze(text).level not in URGENT
+    result = detector.analyze(text)
+    assert result.level in URGENT, result.reasons
+    assert result.escalation_required
+
+
+@pytest.mark.parametrize("text", STAYS_BELOW_HIGH)
+def test_negations_idioms_and_questions_stay_below_high(
+    detector: RulesAndModelDetector, text: str
+) -> None:
+    assert detector.analyze(text).level not in URGENT
+
+
+# Known false alarms, kept visible: strict, so a fix makes these tests fail until the
+# marker is removed.
+@pytest.mark.xfail(strict=True, reason="known model false alarm (medical words, idiom form)")
+@pytest.mark.parametrize(
+    "text", ["my legs are killing me", "the doctor says my chest sounds clear now"]
+)
+def test_known_false_alarms(detector: RulesAndModelDetector, text: str) -> None:
+    assert detector.analyze(text).level not in URGENT
+
+
+def _report_on(path: Path, detector: RulesAndModelDetector) -> Any:
+    with path.open(encoding="utf-8") as handle:
+        return evaluate(parse_examples(handle), detector)
+
+
+def test_holdout_set_is_big_enough() -> None:
+    examples = parse_examples(HOLDOUT.read_text(encoding="utf-8").splitlines())
+    assert len(examples) >= 150
+    assert sum(1 for ex in examples if ex.level in URGENT) >= 50
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="target not reached: measured recall 0.967, precision 0.652 (docs/safety.md)",
+)
+def test_targets_on_the_holdout_set(detector: RulesAndModelDetector) -> None:
+    report = _report_on(HOLDOUT, detector)
+    assert report.urgent.recall >= 0.97, format_report(report)
+    assert report.urgent.precision >= 0.85, format_report(report)
+
+
+# Regression floors: the figures measured when the model was added, rounded down.
+@pytest.mark.parametrize(
+    ("path", "min_recall", "min_precision"),
+    [(HOLDOUT, 0.95, 0.63), (BLIND, 0.95, 0.75)],
+    ids=["holdout", "blind"],
+)
+def test_no_regression_on_held_out_sets(
+    detector: RulesAndModelDetector, path: Path, min_recall: float, min_precision: float
+) -> None:
+    report = _report_on(path, detector)
+    assert report.urgent.recall >= min_recall, format_report(report)
+    assert report.urgent.precision >= min_precision, format_report(report)
