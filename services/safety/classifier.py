@@ -5,6 +5,9 @@ The heads are trained by ``services/safety/train.py`` and stored as plain number
 
 - ``urgent``: one binary head, P(HIGH or CRITICAL). It alone decides whether the message
   is urgent, against ``threshold`` (chosen by cross-validation for recall, see train.py).
+  It reads the embedding followed by TF-IDF word 1-2-gram features (``ngram_features``):
+  the mean-pooled embedding blurs "hang myself" and "hang the pictures", the word pairs
+  do not.
 - ``level``: a 5-way head (NONE..CRITICAL). It splits urgent messages into HIGH/CRITICAL
   and grades the others NONE/LOW/MEDIUM.
 - ``categories``: one binary head per ``CrisisCategory``.
@@ -26,10 +29,14 @@ data no urgent message had such a discount, while many false alarms did.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import math
+import re
 import threading
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +60,12 @@ __all__ = [
     "default_detector",
     "load_heads",
     "model_input",
+    "ngram_features",
     "shared_encoder",
 ]
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "data" / "crisis_model.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # A category is reported when its head says at least this much.
 CATEGORY_THRESHOLD = 0.5
 
@@ -75,17 +83,41 @@ def _softmax(z: Floats) -> Floats:
     return out
 
 
+# scikit-learn's default token pattern, so training and run time split words alike.
+_NGRAM_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
 @dataclass(frozen=True)
 class CrisisHeads:
-    """The trained linear heads; shapes are checked by ``load_heads``."""
+    """The trained linear heads; shapes are checked by ``load_heads``.
 
-    urgent_coef: Floats  # (EMBEDDING_DIM,)
+    With an empty ``ngram_vocabulary`` the urgent head reads the embedding alone.
+    """
+
+    urgent_coef: Floats  # (EMBEDDING_DIM + len(ngram_vocabulary),)
     urgent_intercept: float
     threshold: float
     level_coef: Floats  # (5, EMBEDDING_DIM), rows in CrisisLevel order
     level_intercept: Floats  # (5,)
     category_coef: Floats  # (len(CrisisCategory), EMBEDDING_DIM), rows in enum order
     category_intercept: Floats  # (len(CrisisCategory),)
+    ngram_vocabulary: Mapping[str, int] = field(default_factory=dict)
+    ngram_idf: Floats = field(default_factory=lambda: np.zeros(0))
+
+
+def ngram_features(text: str, vocabulary: Mapping[str, int], idf: Floats) -> Floats:
+    """TF-IDF of the word 1- and 2-grams of ``text`` as scikit-learn's ``TfidfVectorizer``
+    (lowercase, default token pattern, ``sublinear_tf``, L2 norm) computes them."""
+    features = np.zeros(len(vocabulary))
+    words = _NGRAM_TOKEN.findall(text.lower())
+    grams = Counter(words + [f"{a} {b}" for a, b in itertools.pairwise(words)])
+    for gram, count in grams.items():
+        index = vocabulary.get(gram)
+        if index is not None:
+            features[index] = (1.0 + math.log(count)) * idf[index]
+    norm = float(np.linalg.norm(features))
+    out: Floats = features / norm if norm > 0 else features
+    return out
 
 
 @dataclass(frozen=True)
@@ -114,8 +146,12 @@ def load_heads(path: Path = DEFAULT_WEIGHTS) -> CrisisHeads:
         raise ModelLoadError(f"{path} is not a format-{FORMAT_VERSION} classifier file")
     try:
         levels, categories = len(CrisisLevel), len(CrisisCategory)
+        vocabulary = raw["urgent"]["ngrams"]
+        if not isinstance(vocabulary, list) or not all(isinstance(g, str) for g in vocabulary):
+            raise ModelLoadError(f"{path}: urgent ngrams must be a list of strings")
+        width = EMBEDDING_DIM + len(vocabulary)
         return CrisisHeads(
-            urgent_coef=_array(raw["urgent"]["coef"], (EMBEDDING_DIM,), "urgent coef"),
+            urgent_coef=_array(raw["urgent"]["coef"], (width,), "urgent coef"),
             urgent_intercept=float(raw["urgent"]["intercept"]),
             threshold=float(raw["urgent"]["threshold"]),
             level_coef=_array(raw["level"]["coef"], (levels, EMBEDDING_DIM), "level coef"),
@@ -126,15 +162,18 @@ def load_heads(path: Path = DEFAULT_WEIGHTS) -> CrisisHeads:
             category_intercept=_array(
                 raw["categories"]["intercept"], (categories,), "category intercept"
             ),
+            ngram_vocabulary={gram: index for index, gram in enumerate(vocabulary)},
+            ngram_idf=_array(raw["urgent"]["idf"], (len(vocabulary),), "urgent idf"),
         )
     except (KeyError, TypeError) as error:
         raise ModelLoadError(f"{path} lacks a field: {error!r}") from error
 
 
-def decide(heads: CrisisHeads, embedding: npt.NDArray[np.floating[Any]]) -> Verdict:
-    """Apply the heads to one embedding. Pure."""
+def decide(heads: CrisisHeads, embedding: npt.NDArray[np.floating[Any]], text: str = "") -> Verdict:
+    """Apply the heads to one embedding of ``text`` (the model input). Pure."""
     x = np.asarray(embedding, dtype=np.float64)
-    p_urgent = float(_sigmoid(np.array(x @ heads.urgent_coef + heads.urgent_intercept)))
+    urgent_x = np.concatenate([x, ngram_features(text, heads.ngram_vocabulary, heads.ngram_idf)])
+    p_urgent = float(_sigmoid(np.array(urgent_x @ heads.urgent_coef + heads.urgent_intercept)))
     p_level = _softmax(heads.level_coef @ x + heads.level_intercept)
     order = list(CrisisLevel)
     if p_urgent >= heads.threshold:
@@ -193,7 +232,7 @@ class ModelDetector:
         cleaned = model_input(text)
         if not cleaned:  # nothing but idioms and spaces
             return Verdict(CrisisLevel.NONE, 0.0, ())
-        return decide(heads, encoder.encode(cleaned))
+        return decide(heads, encoder.encode(cleaned), cleaned)
 
     def analyze(self, text: str) -> Analysis:
         verdict = self.verdict(text)
