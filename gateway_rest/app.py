@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -34,6 +35,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError, Message
@@ -91,6 +93,7 @@ _STATIC = Path(__file__).resolve().parent / "static"
 _WS_EOF = "EOF"
 """A text frame with exactly this content half-closes the request stream."""
 _WS_METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
+_CORRELATION_BYTES = CORRELATION_HEADER.encode("latin-1")
 
 
 def _serialize(message: Message) -> bytes:
@@ -196,12 +199,37 @@ class Gateway:
         """Streams in flight (for tests and debugging: their queues are bounded)."""
         self.services = sorted({r.service for r in table.routes})
         self._openapi: dict[str, Any] | None = None
+        self._callables: dict[tuple[str, GrpcRoute], Any] = {}
 
     @property
     def mesh(self) -> MeshClient:
         if self.client is None:
             raise RuntimeError("the gateway's lifespan has not started")
         return self.client
+
+    def set_client(self, client: MeshClient | None) -> None:
+        self.client = client
+        self._callables.clear()  # they belong to the previous client's channels
+
+    def unary(self, route: GrpcRoute) -> Any:
+        """The mesh's unary callable for a route, made once (making one resolves the rpc's
+        policy and its metric series, which costs more than the rest of a small call)."""
+        return self._callable("unary_unary", route)
+
+    def server_stream(self, route: GrpcRoute) -> Any:
+        return self._callable("unary_stream", route)
+
+    def _callable(self, kind: str, route: GrpcRoute) -> Any:
+        key = (kind, route)
+        found = self._callables.get(key)
+        if found is None:
+            found = getattr(self.mesh.channel(route.service), kind)(
+                route.grpc_path,
+                request_serializer=_serialize,
+                response_deserializer=message_class(route.response_type).FromString,
+            )
+            self._callables[key] = found
+        return found
 
     def openapi(self) -> dict[str, Any]:
         if self._openapi is None:
@@ -270,10 +298,33 @@ def _add_headers(response: Response, pairs: list[tuple[str, str]]) -> None:
         response.headers.append(name, value)
 
 
-@contextlib.contextmanager
-def _trace_context(headers: Mapping[str, str]) -> Iterator[None]:
+_fields_of: tuple[object, frozenset[str]] = (None, frozenset())
+
+
+def _propagated_headers() -> frozenset[str]:
+    """Header names the global propagator reads (recomputed only when it is replaced)."""
+    global _fields_of
+    textmap = propagate.get_global_textmap()
+    if _fields_of[0] is not textmap:
+        _fields_of = (textmap, frozenset(textmap.fields))
+    return _fields_of[1]
+
+
+_NO_TRACE_CONTEXT = contextlib.nullcontext()
+
+
+def _trace_context(headers: Mapping[str, str]) -> contextlib.AbstractContextManager[None]:
     """Make the caller's W3C trace context current, so the gRPC client instrumentation
-    continues that trace in the ``traceparent`` it sends."""
+    continues that trace in the ``traceparent`` it sends. ``headers`` has lower-case names.
+    A request with none of the propagator's headers has no context to continue: nothing is
+    attached (extracting and attaching an empty context costs microseconds per request)."""
+    if not any(name in headers for name in _propagated_headers()):
+        return _NO_TRACE_CONTEXT
+    return _attached(headers)
+
+
+@contextlib.contextmanager
+def _attached(headers: Mapping[str, str]) -> Iterator[None]:
     token = otel_context.attach(propagate.extract(dict(headers)))
     try:
         yield
@@ -288,10 +339,74 @@ def _state(scope: Scope) -> dict[str, Any]:
 # -- the catch-all HTTP handler ----------------------------------------------------------
 
 
-async def _handle_http(gw: Gateway, request: Request) -> Response:
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+class _HttpRequest:
+    """What the rpc handler reads from an HTTP request, straight from the ASGI scope (a
+    Starlette ``Request`` would parse the same things through more layers)."""
+
+    __slots__ = ("client_host", "header_pairs", "headers", "method", "raw_path", "scope")
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.method: str = scope["method"]
+        self.raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        # ASGI servers send lower-case names; every pair is kept (metadata may repeat).
+        self.header_pairs = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+        ]
+        self.headers = dict(reversed(self.header_pairs))  # a repeated name: the first value
+        client = scope.get("client")
+        self.client_host: str | None = client[0] if client else None
+
+    def query(self) -> list[tuple[str, str]]:
+        raw = self.scope.get("query_string", b"")
+        return parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if raw else []
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client disconnected first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+# Byte for byte what Starlette's JSONResponse renders (one encoder: json.dumps with options
+# builds a new one per call).
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _json_bytes(content: Any) -> bytes:
+    return _JSON_ENCODER.encode(content).encode("utf-8")
+
+
+async def _send_json(send: Send, content: Any, extra: list[tuple[str, str]]) -> None:
+    body = _json_bytes(content)
+    headers = [
+        (b"content-length", str(len(body)).encode("latin-1")),
+        (b"content-type", b"application/json"),
+    ]
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _handle_http(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+    response = await _call_rpc(gw, _HttpRequest(scope), receive, send)
+    if response is not None:
+        await response(scope, receive, send)
+
+
+async def _call_rpc(
+    gw: Gateway, request: _HttpRequest, receive: Receive, send: Send
+) -> Response | None:
+    """Serve one HTTP request by its rpc. Returns the response to send, or None when the
+    reply has been sent already (the unary success path) or the client is gone."""
     try:
-        match = gw.table.match(request.method, raw_path)
+        match = gw.table.match(request.method, request.raw_path)
     except GatewayError as exc:
         return _gateway_error(exc)
     route = match.route
@@ -306,9 +421,15 @@ async def _handle_http(gw: Gateway, request: Request) -> Response:
         )
     stream = route.server_streaming
     resume = _resume_of(route) if stream else None
+    headers = request.headers
+    body = await _read_body(receive)
+    if body is None:
+        return None  # nobody to answer
     try:
-        query = list(request.query_params.multi_items())
-        last_event_id = request.headers.get("last-event-id") if resume else None
+        query = request.query()
+        # As Starlette's query_params.get: the last value of a repeated key.
+        access_token = dict(query).get("access_token") if stream else None
+        last_event_id = headers.get("last-event-id") if resume else None
         if resume and last_event_id and route.body != "*":
             names = {resume.request_field, _lower_camel(resume.request_field)}
             query = [(k, v) for k, v in query if k not in names]
@@ -317,31 +438,23 @@ async def _handle_http(gw: Gateway, request: Request) -> Response:
             route,
             match.variables,
             query,
-            await request.body(),
+            body,
             ignore_unknown_fields=gw.config.ignore_unknown_fields,
             ignored_query_params=frozenset({"access_token"}) if stream else frozenset(),
         )
-        timeout_header = request.headers.get("grpc-timeout")
+        timeout_header = headers.get("grpc-timeout")
         requested = parse_grpc_timeout(timeout_header) if timeout_header is not None else None
         metadata = request_metadata(
-            request.headers.items(),
-            peer=request.client.host if request.client else None,
+            request.header_pairs,
+            peer=request.client_host,
             correlation=_state(request.scope)["correlation_id"],
-            access_token=request.query_params.get("access_token") if stream else None,
+            access_token=access_token,
         )
     except TranscodeError as exc:
         return _gateway_error(exc)
-    channel = gw.mesh.channel(route.service)
-    response_cls = message_class(route.response_type)
     if not stream:
-        timeout = gw.config.cap_timeout(requested)
-        fn = channel.unary_unary(
-            route.grpc_path,
-            request_serializer=_serialize,
-            response_deserializer=response_cls.FromString,
-        )
-        call = fn(message, timeout=timeout, metadata=metadata)
-        with _trace_context(request.headers):
+        call = gw.unary(route)(message, timeout=gw.config.cap_timeout(requested), metadata=metadata)
+        with _trace_context(headers):
             try:
                 reply = await call
             except aio.AioRpcError as exc:
@@ -350,25 +463,17 @@ async def _handle_http(gw: Gateway, request: Request) -> Response:
                     resp, response_headers(exc.initial_metadata(), exc.trailing_metadata())
                 )
                 return resp
-        resp = JSONResponse(response_to_json(route, reply))
-        _add_headers(
-            resp, response_headers(await call.initial_metadata(), await call.trailing_metadata())
-        )
-        return resp
+        extra = response_headers(await call.initial_metadata(), await call.trailing_metadata())
+        await _send_json(send, response_to_json(route, reply), extra)
+        return None
     # Server stream: no default deadline (a watch lives as long as its client wants).
     timeout = gw.config.cap_timeout(requested) if requested is not None else None
-    fn_stream = channel.unary_stream(
-        route.grpc_path,
-        request_serializer=_serialize,
-        response_deserializer=response_cls.FromString,
-    )
-    stream_call = fn_stream(message, timeout=timeout, metadata=metadata)
+    stream_call = gw.server_stream(route)(message, timeout=timeout, metadata=metadata)
     pump = StreamPump(stream_call, gw.config.ws_queue_size)
-    with _trace_context(request.headers):
+    with _trace_context(headers):
         pump.start()
     gw.pumps.add(pump)
-    accept = request.headers.get("accept", "")
-    if "text/event-stream" in accept:
+    if "text/event-stream" in headers.get("accept", ""):
         return EventSourceResponse(
             _sse_events(gw, pump, route, resume),
             ping=gw.config.sse_keepalive_s,
@@ -638,34 +743,50 @@ class _Cancellable:
 
 class _GatewayMiddleware:
     """Correlation id in and out, request metrics, and a 500 with a reference id for any
-    exception that escapes (logged with its traceback, never sent)."""
+    exception that escapes (logged with its traceback, never sent).
 
-    def __init__(self, app: ASGIApp, gw: Gateway) -> None:
+    HTTP requests for any path other than the gateway's own pages (``own_paths``) go straight
+    to the rpc handler: the router would send them there anyway (its last route is a
+    catch-all mount), only after matching every fixed route first.
+    """
+
+    def __init__(self, app: ASGIApp, gw: Gateway, own_paths: frozenset[str]) -> None:
         self.app = app
         self.gw = gw
+        self.own_paths = own_paths
+        # Resolving a labelled series costs microseconds: once per label set.
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        cid = correlation_id(headers.get(CORRELATION_HEADER), self.gw.new_id)
+        given = None
+        for name, value in scope["headers"]:
+            if name.lower() == _CORRELATION_BYTES:
+                given = value.decode("latin-1")  # the last one, as before
+        cid = correlation_id(given, self.gw.new_id)
         state = _state(scope)
         state["correlation_id"] = cid
         started = time.perf_counter()
         status_holder = {"code": 500, "sent": False}
+        cid_header = (_CORRELATION_BYTES, cid.encode())
 
         async def send_wrapper(message: AsgiMessage) -> None:
             if message["type"] == "http.response.start":
                 status_holder["code"] = message["status"]
                 status_holder["sent"] = True
                 raw = list(message.get("headers", []))
-                raw.append((CORRELATION_HEADER.encode(), cid.encode()))
+                raw.append(cid_header)
                 message = {**message, "headers": raw}
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            if scope["path"] in self.own_paths or scope.get("root_path"):
+                await self.app(scope, receive, send_wrapper)
+            else:
+                await _handle_http(self.gw, scope, receive, send_wrapper)
         except Exception:
             ref = uuid.uuid4().hex[:12]
             log.exception("unexpected error (ref %s) on %s %s", ref, scope["method"], scope["path"])
@@ -674,11 +795,18 @@ class _GatewayMiddleware:
                 body = status_json(code_pb2.INTERNAL, f"internal error (ref {ref})")
                 await JSONResponse(body, status_code=500)(scope, receive, send_wrapper)
         finally:
-            route = state.get("route", "unmatched")
-            metrics.http_requests.labels(scope["method"], route, str(status_holder["code"])).inc()
-            metrics.http_seconds.labels(scope["method"], route).observe(
-                time.perf_counter() - started
-            )
+            method, route = scope["method"], state.get("route", "unmatched")
+            code = str(status_holder["code"])
+            counter = self._counters.get((method, route, code))
+            if counter is None:
+                counter = self._counters[(method, route, code)] = metrics.http_requests.labels(
+                    method, route, code
+                )
+            counter.inc()
+            timer = self._timers.get((method, route))
+            if timer is None:
+                timer = self._timers[(method, route)] = metrics.http_seconds.labels(method, route)
+            timer.observe(time.perf_counter() - started)
 
 
 # -- the app -------------------------------------------------------------------------------
@@ -690,7 +818,7 @@ def create_app(
     descriptor_set_path: Path | str = DEFAULT_DESCRIPTOR_SET,
     config: GatewayConfig | None = None,
     client_config: ClientConfig | None = None,
-    new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    new_id: Callable[[], str] = lambda: os.urandom(16).hex(),
 ) -> Starlette:
     """The gateway app for every rpc with an http rule in the descriptor set.
 
@@ -709,14 +837,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         telemetry.instrument_grpc()  # before any channel exists
-        gw.client = MeshClient(registry, mesh_config)
+        client = MeshClient(registry, mesh_config)
+        gw.set_client(client)
         try:
             yield
         finally:
             for pump in list(gw.pumps):
                 await pump.stop()
-            await gw.client.close()
-            gw.client = None
+            await client.close()
+            gw.set_client(None)
 
     def named(
         name: str, fn: Callable[[Request], Awaitable[Response]]
@@ -756,9 +885,7 @@ def create_app(
         if scope["type"] == "websocket":
             await _handle_ws(gw, WebSocket(scope, receive, send))
             return
-        request = Request(scope, receive)
-        response = await _handle_http(gw, request)
-        await response(scope, receive, send)
+        await _handle_http(gw, scope, receive, send)
 
     routes: list[Any] = [
         Route("/health", named("/health", ready)),
@@ -791,7 +918,8 @@ def create_app(
                 max_age=600,
             )
         )
-    middleware.append(Middleware(_GatewayMiddleware, gw=gw))
+    own_paths = frozenset(r.path for r in routes if isinstance(r, Route))
+    middleware.append(Middleware(_GatewayMiddleware, gw=gw, own_paths=own_paths))
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.gateway = gw
     return app

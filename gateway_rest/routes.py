@@ -21,8 +21,9 @@ path, templates without a verb are no longer candidates, so ``GET /v1/a/x:cancel
 Bindings with custom method ``"*"`` match every method, below a binding naming the method at
 equal precedence. No template matching
 -> ``RouteNotFound`` (404); templates match but none for this method -> ``MethodNotAllowed``
-(405) listing every method some matching template accepts. The table is scanned linearly in
-precedence order, which is fine for the few hundred routes a gateway serves.
+(405) listing every method some matching template accepts. Only templates that can match
+the request's segment count and verb are tried (an index built on first use per
+(verb, count)), in precedence order.
 """
 
 from __future__ import annotations
@@ -57,7 +58,12 @@ from gateway_rest.errors import (
     RouteNotFound,
     TemplateSyntaxError,
 )
-from gateway_rest.httprule import PathTemplate, parse_template, split_request_path
+from gateway_rest.httprule import (
+    PathTemplate,
+    SegmentKind,
+    parse_template,
+    split_request_path,
+)
 from gateway_rest.transcode import is_map, is_string_settable, resolve_field_path
 
 __all__ = ["Route", "RouteMatch", "RouteTable", "routes_for_service"]
@@ -245,6 +251,18 @@ def _pool_from_set(
         add(name, ())
 
 
+_INDEXED_SEGMENTS = 64
+_NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
+
+
+def _may_match(template: PathTemplate, verb: str | None, count: int) -> bool:
+    if template.verb is not None and template.verb != verb:
+        return False
+    if template.has_multi:
+        return count >= len(template.segments) - 1
+    return count == len(template.segments)
+
+
 class RouteTable:
     """An immutable set of routes, checked for ambiguity, that routes requests."""
 
@@ -270,6 +288,30 @@ class RouteTable:
                 reverse=True,
             )
         )
+        self._verbs = frozenset(r.template.verb for r in ordered if r.template.verb is not None)
+        # Templates made only of literals, by (verb, normalised segments). Such a template
+        # has the most literals any template matching its path can have, and the end of
+        # template outranks "**", so when one accepts the method it is the winner.
+        exact: dict[tuple[str | None, tuple[str, ...]], list[Route]] = {}
+        for route in self._by_precedence:
+            segments = route.template.segments
+            if all(seg.kind is SegmentKind.LITERAL for seg in segments):
+                literal_key = (route.template.verb, tuple(seg.literal for seg in segments))
+                exact.setdefault(literal_key, []).append(route)
+        self._exact = {key: tuple(routes) for key, routes in exact.items()}
+        self._candidates: dict[tuple[str | None, int], tuple[Route, ...]] = {}
+
+    def _candidates_for(self, verb: str | None, count: int) -> tuple[Route, ...]:
+        """Routes (in precedence order) whose template can match a path of ``count``
+        segments whose verb is ``verb`` (None: no registered verb). Any other template's
+        ``capture`` would fail on the verb or the length, so skipping them changes nothing."""
+        key = (verb if verb in self._verbs else None, count)
+        found = self._candidates.get(key)
+        if found is None:
+            found = tuple(r for r in self._by_precedence if _may_match(r.template, key[0], count))
+            if count <= _INDEXED_SEGMENTS:  # bounded: a client cannot grow it without limit
+                self._candidates[key] = found
+        return found
 
     @property
     def routes(self) -> tuple[Route, ...]:
@@ -318,9 +360,17 @@ class RouteTable:
         """
         method = http_method.upper()
         request = split_request_path(path)
+        key: tuple[str | None, tuple[str, ...]]
+        if request.verb in self._verbs:
+            key = (request.verb, request.verb_normalised)
+        else:  # no verb, or one no template names: ":" is plain text
+            key = (None, request.normalised)
+        for route in self._exact.get(key, ()):
+            if route.http_method in (method, "*"):
+                return RouteMatch(route, _NO_VARIABLES)
         allowed: set[str] = set()
         verb_matched = False
-        for route in self._by_precedence:
+        for route in self._candidates_for(request.verb, len(request.segments)):
             if verb_matched and route.template.verb is None:
                 # The path's ":verb" named a registered verb: do not let a verb-less
                 # template swallow it into a variable for another method.

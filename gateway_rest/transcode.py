@@ -32,14 +32,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from google.protobuf import json_format, message_factory
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.internal import type_checkers
 from google.protobuf.message import Message
 
 from gateway_rest.errors import TranscodeError
@@ -163,6 +166,7 @@ def resolve_field_path(
     return chain
 
 
+@functools.cache
 def _by_json_name(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
     return {f.json_name: f for f in descriptor.fields}
 
@@ -419,13 +423,19 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+# json.loads with options builds a decoder per call; one is enough (it keeps no state).
+_JSON_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+
+
 def _load_json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise TranscodeError("request body is not UTF-8") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):  # what json.loads says; decode() would not check
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _JSON_DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise TranscodeError(f"request body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -509,6 +519,8 @@ def _parse_body(msg: Message, route: Route, body: bytes, ignore_unknown_fields: 
     if route.body == "*":
         if not isinstance(value, dict):
             raise TranscodeError("request body must be a JSON object")
+        if _fill_simple(msg, descriptor, value):
+            return
         _check_json_fields(value, descriptor, "", ignore_unknown_fields)
         document: dict[str, Any] = value
     else:
@@ -519,6 +531,207 @@ def _parse_body(msg: Message, route: Route, body: bytes, ignore_unknown_fields: 
         json_format.ParseDict(document, msg, ignore_unknown_fields=ignore_unknown_fields)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         raise _parse_error(exc) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths. Most requests and replies are flat messages of strings, numbers, booleans and
+# enums, for which json_format's general machinery costs more than the rest of the hop. Each
+# fast path handles only inputs whose result is unambiguous and hands everything else to the
+# general path, so both give the same message (requests) and the same JSON, key order
+# included (responses); tests/gateway/test_fast_json.py compares them.
+
+_KIND_STRING, _KIND_BOOL, _KIND_INT, _KIND_ENUM = range(4)
+_INT_CPP_TYPES = frozenset(
+    {
+        FieldDescriptor.CPPTYPE_INT32,
+        FieldDescriptor.CPPTYPE_UINT32,
+        FieldDescriptor.CPPTYPE_INT64,
+        FieldDescriptor.CPPTYPE_UINT64,
+    }
+)
+_INT64_CPP_TYPES = frozenset({FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64})
+_SimpleField = tuple[str, int, Any]
+"""(field name, kind, extra): the int range for ints, the enum descriptor for enums."""
+
+
+def _simple_kind(field: FieldDescriptor) -> tuple[int, Any] | None:
+    if field.is_repeated or field.containing_oneof is not None:
+        return None  # lists, maps, oneofs and proto3 optional: the general path
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return _KIND_STRING, None
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return _KIND_BOOL, None
+    if field.type in _INT_RANGES:
+        return _KIND_INT, _INT_RANGES[field.type]
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return _KIND_ENUM, field.enum_type
+    return None
+
+
+@functools.cache
+def _simple_fields(descriptor: Descriptor) -> dict[str, _SimpleField]:
+    """JSON key (original or lowerCamel name) -> how to set it, for the singular scalar and
+    enum fields outside oneofs; other fields are absent (their keys take the general path)."""
+    if descriptor.full_name in _OPAQUE_JSON:
+        return {}
+    out: dict[str, _SimpleField] = {}
+    for field in descriptor.fields:
+        kind = _simple_kind(field)
+        if kind is not None:
+            out[field.name] = out[field.json_name] = (field.name, kind[0], kind[1])
+    return out
+
+
+def _simple_value(kind: int, extra: Any, value: Any) -> tuple[bool, Any]:
+    """(True, converted) when json_format would accept ``value`` as this exact value."""
+    if kind == _KIND_STRING:
+        # A str from json.loads can only hold a surrogate if it was unpaired (json_format
+        # rejects those): ASCII is always fine, anything else must encode.
+        if type(value) is str:
+            if value.isascii():
+                return True, value
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False, None
+            return True, value
+        return False, None
+    if kind == _KIND_BOOL:
+        return type(value) is bool, value
+    if kind == _KIND_INT:
+        return type(value) is int and extra[0] <= value <= extra[1], value
+    if type(value) is str:  # enum by name
+        found = cast(EnumDescriptor, extra).values_by_name.get(value)
+        if found is not None:
+            return True, found.number
+    return False, None
+
+
+def _fill_simple(msg: Message, descriptor: Descriptor, document: dict[str, Any]) -> bool:
+    """Set ``msg`` (still empty) from a body object whose every key names a simple field
+    with a plainly valid value. False (``msg`` left empty) when any key needs the general
+    path: an unknown or complex field, a name given twice, null, a value to convert."""
+    fields = _simple_fields(descriptor)
+    assignments: list[tuple[str, Any]] = []
+    for key, value in document.items():
+        entry = fields.get(key)
+        if entry is None:
+            return False
+        name, kind, extra = entry
+        ok, converted = _simple_value(kind, extra, value)
+        if not ok:
+            return False
+        assignments.append((name, converted))
+    if len({name for name, _ in assignments}) != len(assignments):
+        return False  # one field under both names: the general path names the problem
+    try:
+        for name, converted in assignments:
+            setattr(msg, name, converted)
+    except (ValueError, TypeError):
+        msg.Clear()
+        return False
+    return True
+
+
+def _json_scalar(field: FieldDescriptor) -> Callable[[Any], Any] | None:
+    """The proto3 JSON form of one (element) value of a non-message field, as json_format
+    renders it; None for what the fast encoder leaves to json_format."""
+    cpp = field.cpp_type
+    if cpp == FieldDescriptor.CPPTYPE_ENUM:
+        enum = field.enum_type
+        assert enum is not None
+        if enum.is_closed or enum.full_name == "google.protobuf.NullValue":
+            return None
+        if any(v.GetOptions().ListFields() for v in enum.values):
+            return None  # options (a custom JSON name, deprecation): json_format decides
+        names = {v.number: v.name for v in enum.values}
+        return lambda v: names.get(v, v)
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return lambda v: base64.b64encode(v).decode("utf-8")
+    if cpp == FieldDescriptor.CPPTYPE_STRING:
+        return str
+    if cpp == FieldDescriptor.CPPTYPE_BOOL:
+        return bool
+    if cpp in _INT64_CPP_TYPES:
+        return str
+    if cpp in _INT_CPP_TYPES:
+        return _same
+    if cpp in (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE):
+        single = cpp == FieldDescriptor.CPPTYPE_FLOAT
+        return lambda v: _json_float(v, single)
+    return None
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _json_float(value: float, single: bool) -> Any:
+    if math.isinf(value):
+        return "-Infinity" if value < 0 else "Infinity"
+    if math.isnan(value):
+        return "NaN"
+    return type_checkers.ToShortestFloat(value) if single else value
+
+
+def _json_element(field: FieldDescriptor) -> Callable[[Any], Any] | None:
+    if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+        return message_to_json
+    return _json_scalar(field)
+
+
+def _json_field(field: FieldDescriptor) -> Callable[[Any], Any] | None:
+    """Converter of a whole field value (list, map or single value), or None."""
+    if is_map(field):
+        value_field = _msg_type(field).fields_by_name["value"]
+        convert = _json_element(value_field)
+        if convert is None:
+            return None
+        return lambda m: {_map_key(k): convert(m[k]) for k in m}
+    element = _json_element(field)
+    if element is None:
+        return None
+    if field.is_repeated:
+        return lambda values: [element(v) for v in values]
+    return element
+
+
+def _map_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+@dataclass(frozen=True)
+class _JsonPlan:
+    converters: dict[str, tuple[str, Callable[[Any], Any]]]
+    """Field name -> (JSON name, converter) for the values ``ListFields`` returns."""
+    defaults: tuple[tuple[str, int, Any], ...]
+    """(JSON name, 0 scalar / 1 list / 2 map, zero JSON) of no-presence fields, in order."""
+
+
+@functools.cache
+def _json_plan(descriptor: Descriptor) -> _JsonPlan | None:
+    """How to render a regular message; None for well-known types and anything the plan
+    does not cover (json_format renders those)."""
+    if descriptor.file.package == "google.protobuf" or descriptor.GetOptions().map_entry:
+        return None
+    converters: dict[str, tuple[str, Callable[[Any], Any]]] = {}
+    defaults: list[tuple[str, int, Any]] = []
+    for field in descriptor.fields:
+        convert = _json_field(field)
+        if convert is None:
+            return None
+        converters[field.name] = (field.json_name, convert)
+        if field.has_presence:
+            continue
+        if is_map(field):
+            defaults.append((field.json_name, 2, None))
+        elif field.is_repeated:
+            defaults.append((field.json_name, 1, None))
+        else:
+            defaults.append((field.json_name, 0, convert(field.default_value)))
+    return _JsonPlan(converters, tuple(defaults))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,8 +768,24 @@ def message_to_json(message: Message) -> Any:
     """Proto3 JSON of a message: lowerCamel keys, zero values of no-presence fields printed.
 
     Normally a dict; a well-known type at top level gives its JSON form (a Timestamp gives a
-    string).
+    string). The same as ``json_format.MessageToDict(message,
+    always_print_fields_with_no_presence=True)``, key order included, only cheaper for the
+    common messages.
     """
+    plan = _json_plan(message.DESCRIPTOR)
+    if plan is not None:
+        out: dict[str, Any] = {}
+        converters = plan.converters
+        for field, value in message.ListFields():
+            entry = converters.get(field.name)
+            if entry is None or field.is_extension:
+                break
+            out[entry[0]] = entry[1](value)
+        else:
+            for name, kind, zero in plan.defaults:
+                if name not in out:
+                    out[name] = zero if kind == 0 else [] if kind == 1 else {}
+            return out
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
 
 

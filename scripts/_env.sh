@@ -40,20 +40,31 @@ ensure_buf() {
   export PATH="$ROOT/node_modules/.bin:$PATH"
 }
 
-# Debian packages some tests need: a real browser for the operator console and real
-# speech for the voice service. Installed when we may (root with apt); otherwise those
-# tests skip and say why.
-ensure_system_tools() {
-  local missing=()
-  command -v chromium >/dev/null || missing+=(chromium)
-  command -v espeak-ng >/dev/null || missing+=(espeak-ng)
-  command -v sox >/dev/null || missing+=(sox)
+# Installs the Debian packages (name:command pairs) whose command is missing, when we
+# may (root with apt); otherwise says what is missing. $1 names what needs them.
+_ensure_debian_commands() {
+  local purpose="$1"; shift
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair#*:}" >/dev/null || missing+=("${pair%%:*}")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "==> installing ${missing[*]} (apt, once)" >&2
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >&2 \
-      || echo "warning: could not install ${missing[*]}; browser/speech tests will skip" >&2
+      || echo "warning: could not install ${missing[*]}; $purpose" >&2
   else
-    echo "note: ${missing[*]} not installed; browser/speech tests will skip" >&2
+    echo "note: ${missing[*]} not installed; $purpose" >&2
   fi
+}
+
+# A real browser for the operator console and real speech for the voice service.
+ensure_system_tools() {
+  _ensure_debian_commands "browser/speech tests will skip" \
+    chromium:chromium espeak-ng:espeak-ng sox:sox
+}
+
+# Load generators for the benchmarks (the gateway benchmark drives HTTP with wrk).
+ensure_bench_tools() {
+  _ensure_debian_commands "benchmarks that need them will stop and say so" wrk:wrk
 }

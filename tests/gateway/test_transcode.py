@@ -588,7 +588,7 @@ _everything = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fields=_everything)
 def test_json_proto_json_round_trip(
     fields: dict[str, Any], table: RouteTable, everything_cls: type[Any]
