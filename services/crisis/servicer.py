@@ -222,7 +222,7 @@ class CrisisServicer(pb_grpc.CrisisServiceServicer):
             residents=residents, organization_id=vis.organization_id, min_level=request.min_level
         )
         async for event in watch(self._store, self._bus, after, feed_filter):
-            yield pb.WatchAlertsResponse(event=event.to_pb())
+            yield event.watch_response
 
     # -- helpers -------------------------------------------------------------------------
 

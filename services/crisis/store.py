@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import asyncpg
@@ -98,6 +99,14 @@ class StoredEvent:
         return event_to_pb(
             self.seq, int(self.type), self.alert, self.actor, self.reason, self.occurred_at
         )
+
+    @cached_property
+    def watch_response(self) -> pb.WatchAlertsResponse:
+        """The ``WatchAlerts`` message for this event, built on first use and then shared:
+        a live event is one object handed to every stream of the instance, so a fan-out to
+        N watchers parses the alert once instead of N times. Treat it as read-only (grpc
+        only serializes it)."""
+        return pb.WatchAlertsResponse(event=self.to_pb())
 
 
 @dataclass(frozen=True, kw_only=True)
