@@ -5,8 +5,18 @@ Cases (each a JSON line):
 * ``unary c1/c16/c64``: the same echo workload against the same two echo servers
   (child processes, auth on), through (a) a raw ``grpc.aio`` channel with grpc's
   own ``round_robin`` over both addresses and (b) the mesh client with Redis
-  discovery, balancing, breakers, retry budget and telemetry on. Rounds alternate
-  a/b; ``ratio`` = median mesh/raw QPS, ``p50_added_us`` = mesh p50 - raw p50.
+  discovery, balancing, breakers, retry budget, outlier detection and telemetry
+  (Prometheus series, OpenTelemetry CLIENT spans and trace propagation) on.
+  ``ratio`` = median mesh/raw QPS, ``p50_added_us`` = mesh p50 - raw p50.
+
+  Fairness: both sides hold two HTTP/2 connections (round_robin opens one subchannel
+  per address; the mesh one channel per endpoint), send the same request and
+  metadata through the same generated stub, and hit the same server processes, so
+  server-side work (interceptors, auth) is identical and only the client differs
+  (server interceptor cost is ``scripts/bench auth``'s subject). Rounds alternate
+  which side goes first. The client runs alone in this process, so its CPU time per
+  call (``client_cpu_us``, all threads) is reported too: unlike QPS it hardly moves
+  when the shared machine is busy, and ``client_cpu_added_us`` is the mesh's own cost.
 * ``discovery join/leave``: from a registration (or graceful deregistration)
   returning until each of N watching clients has applied it; p50/p99 over rounds.
 * ``discovery crash``: from an instance's last heartbeat until watchers drop it
@@ -20,14 +30,40 @@ import asyncio
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from grpc import aio
 from lilo.echo.v1 import echo_service_pb2 as pb
 from lilo.echo.v1 import echo_service_pb2_grpc as pb_grpc
 
-from bench.common import ChildServices, closed_loop, dev_identity, emit, pct, state_dir
+from bench.common import (
+    ChildServices,
+    LoadResult,
+    closed_loop,
+    dev_identity,
+    emit,
+    pct,
+    state_dir,
+)
 
 ECHO = "lilo.echo.v1.EchoService"
+
+
+async def measured(
+    call: Callable[[], Awaitable[Any]], concurrency: int, duration: float
+) -> tuple[LoadResult, float]:
+    """``closed_loop`` plus this process's CPU microseconds per call (all threads)."""
+    calls = 0
+
+    def counted() -> Awaitable[Any]:
+        nonlocal calls
+        calls += 1
+        return call()
+
+    cpu = time.process_time()
+    result = await closed_loop(counted, concurrency=concurrency, duration=duration)
+    return result, (time.process_time() - cpu) / max(calls, 1) * 1e6
 
 
 async def unary_cases(
@@ -51,20 +87,23 @@ async def unary_cases(
     mesh = pb_grpc.EchoServiceStub(channel)
 
     for concurrency in (1, 16, 64):
-        ratios, raw_runs, mesh_runs = [], [], []
-        for _ in range(args.rounds):
-            r = await closed_loop(
-                lambda: raw.Echo(request, metadata=md),
-                concurrency=concurrency,
-                duration=args.duration,
-            )
-            m = await closed_loop(
-                lambda: mesh.Echo(request, metadata=md),
-                concurrency=concurrency,
-                duration=args.duration,
-            )
+        ratios, raw_runs, mesh_runs, raw_cpu, mesh_cpu = [], [], [], [], []
+        for round_no in range(args.rounds):
+            sides = [("raw", raw), ("mesh", mesh)]
+            if round_no % 2:
+                sides.reverse()  # neither side always gets the warmer machine
+            got: dict[str, tuple[LoadResult, float]] = {}
+            for name, stub in sides:
+                got[name] = await measured(
+                    lambda stub=stub: stub.Echo(request, metadata=md),
+                    concurrency,
+                    args.duration,
+                )
+            (r, r_cpu), (m, m_cpu) = got["raw"], got["mesh"]
             raw_runs.append(r)
             mesh_runs.append(m)
+            raw_cpu.append(r_cpu)
+            mesh_cpu.append(m_cpu)
             ratios.append(m.qps / r.qps)
         best = sorted(range(len(ratios)), key=lambda i: ratios[i])[len(ratios) // 2]
         raw_p50 = statistics.median(x.p50_ms for x in raw_runs)
@@ -82,6 +121,11 @@ async def unary_cases(
                 "p99_ms": round(statistics.median(x.p99_ms for x in mesh_runs), 3),
                 "baseline_p50_ms": round(raw_p50, 3),
                 "p50_added_us": round((mesh_p50 - raw_p50) * 1000, 1),
+                "client_cpu_us": round(statistics.median(mesh_cpu), 1),
+                "baseline_client_cpu_us": round(statistics.median(raw_cpu), 1),
+                "client_cpu_added_us": round(
+                    statistics.median(m - r for m, r in zip(mesh_cpu, raw_cpu, strict=True)), 1
+                ),
                 "errors": sum(x.errors for x in raw_runs + mesh_runs),
                 "rounds": args.rounds,
             }
@@ -164,8 +208,9 @@ async def discovery_cases(redis_url: str, args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="scripts/bench mesh")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=3.0)
+    # More, shorter rounds: on a shared machine the median of 5 resists a noisy spell.
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--watchers", type=int, default=10)
     parser.add_argument("--discovery-rounds", type=int, default=100)
     parser.add_argument("--crash-ttl", type=float, default=1.0)

@@ -19,7 +19,11 @@ asyncio gRPC calls:
 * time comes from the injected ``Clock``. pybreaker reads ``datetime.now()`` itself and
   offers no hook, so the open -> half-open transition is done here (``half_open()`` is
   called once ``reset_timeout_s`` has passed on the injected clock) and pybreaker's own
-  timer never gets to fire.
+  timer never gets to fire;
+* a cheap hot path. The state is mirrored from pybreaker's listener, so ``available`` and
+  ``admit`` read one attribute, and a success (or a non-failure error) while closed with
+  no failures counted skips pybreaker entirely: there it would take a lock, walk the
+  listeners and reset a counter that is already zero, i.e. change nothing.
 
 ``OutlierDetector`` is pure bookkeeping in the manner of Envoy's consecutive-5xx outlier
 detection, for the balancer to skip ejected endpoints.
@@ -148,6 +152,8 @@ class EndpointBreaker:
         self._generation = 0
         self._trials = 0
         self._opened_at = 0.0
+        self._state: BreakerState = "closed"  # mirror of pybreaker's state (see _on_state_change)
+        self._clean = True  # closed with no failure counted: a success changes nothing
         self._cb = pybreaker.CircuitBreaker(
             fail_max=fail_max,
             # Never consulted: run() turns the breaker half-open itself, on the injected
@@ -159,6 +165,7 @@ class EndpointBreaker:
             name=endpoint,
             throw_new_error_on_trip=False,
         )
+        self._state = _PYBREAKER_STATES[self._cb.current_state]
 
     # -- state -------------------------------------------------------------------------
 
@@ -167,6 +174,8 @@ class EndpointBreaker:
         # earlier one are stale, and half-open trial slots start empty.
         self._generation += 1
         self._trials = 0
+        self._state = new
+        self._clean = new == "closed" and self._cb.fail_counter == 0
         if new == "open":
             self._opened_at = self._clock.now()
         if self._notify is not None:
@@ -178,18 +187,23 @@ class EndpointBreaker:
     @property
     def state(self) -> BreakerState:
         """Current state; an open breaker whose timeout has passed reads as half_open."""
-        st = _PYBREAKER_STATES[self._cb.current_state]
+        st = self._state
         if st == "open" and self._open_remaining() <= 0:
             return "half_open"
         return st
 
     @property
+    def closed(self) -> bool:
+        """True in the closed state (the hot path: no time or slot check needed)."""
+        return self._state == "closed"
+
+    @property
     def available(self) -> bool:
         """Would ``run`` admit a call right now? (For balancers skipping open endpoints.)"""
-        st = self._cb.current_state
-        if st == pybreaker.STATE_CLOSED:
+        st = self._state
+        if st == "closed":
             return True
-        if st == pybreaker.STATE_OPEN:
+        if st == "open":
             return self._open_remaining() <= 0
         return self._trials < self._max_half_open
 
@@ -212,28 +226,38 @@ class EndpointBreaker:
         # pybreaker's exclusion hook: True means "not a failure" (counted as a success).
         return not (isinstance(exc, _Outcome) and self._is_failure(exc.cause))
 
-    def _admit(self) -> tuple[int, bool]:
-        st = self._cb.current_state
-        if st == pybreaker.STATE_OPEN:
+    def admit(self) -> tuple[int, bool]:
+        """Admit one call or raise ``CircuitOpenError``; pass the result to ``settle``.
+
+        ``run`` split in two, for callers that cannot wrap the call in a closure cheaply.
+        """
+        st = self._state
+        if st == "closed":
+            return self._generation, False
+        if st == "open":
             remaining = self._open_remaining()
             if remaining > 0:
                 raise CircuitOpenError(self.endpoint, remaining_s=remaining)
             self._cb.half_open()
-            st = self._cb.current_state
-        if st == pybreaker.STATE_HALF_OPEN:
+            st = self._state
+        if st == "half_open":
             if self._trials >= self._max_half_open:
                 raise CircuitOpenError(self.endpoint)
             self._trials += 1
             return self._generation, True
         return self._generation, False
 
-    def _settle(self, generation: int, trial: bool, exc: BaseException | None) -> None:
+    def settle(self, admitted: tuple[int, bool], exc: BaseException | None) -> None:
+        """Record the outcome of a call ``admit`` let through (``exc`` None on success)."""
+        generation, trial = admitted
         if generation != self._generation:
             return  # stale: the breaker changed state while this call was in flight
         if trial:
             self._trials -= 1
         if exc is not None and not isinstance(exc, Exception):
             return  # CancelledError, KeyboardInterrupt...: neutral
+        if self._clean and (exc is None or not self._is_failure(exc)):
+            return  # a success that pybreaker would record as "nothing changed"
         try:
             with self._cb.calling():
                 if exc is not None:
@@ -242,6 +266,7 @@ class EndpointBreaker:
             pass
         except pybreaker.CircuitBreakerError:
             pass  # unreachable: same generation means not open; never mask the call's result
+        self._clean = self._state == "closed" and self._cb.fail_counter == 0
 
     async def run(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call()`` under the breaker and return its result or raise its error.
@@ -250,13 +275,13 @@ class EndpointBreaker:
         all half-open trial slots are taken; such a call was never sent, so it may be
         retried elsewhere. The call's own exceptions propagate unchanged.
         """
-        generation, trial = self._admit()
+        admitted = self.admit()
         try:
             result = await call()
         except BaseException as exc:
-            self._settle(generation, trial, exc)
+            self.settle(admitted, exc)
             raise
-        self._settle(generation, trial, None)
+        self.settle(admitted, None)
         return result
 
     def __repr__(self) -> str:
@@ -341,9 +366,15 @@ class OutlierDetector:
 
         An unknown ``key`` is added to the endpoint set.
         """
+        h = self._hosts.get(key)
+        if ok and h is not None and h.ejected_until is None:
+            # Hot path, no clock read: a success of an endpoint in rotation only resets its
+            # count. Skipping _refresh here is safe because it is lazy by design: it derives
+            # returns and decay from stored times, so doing it at the next look is the same.
+            h.consecutive = 0
+            return False
         now = self._clock.now()
         self._refresh(now)
-        h = self._hosts.get(key)
         if h is None:
             h = self._hosts[key] = _Host()
         if h.ejected_until is not None:
@@ -367,6 +398,15 @@ class OutlierDetector:
         """Keys of the endpoints ejected right now."""
         self._refresh(self._clock.now())
         return frozenset(k for k, h in self._hosts.items() if h.ejected_until is not None)
+
+    def next_return_at(self) -> float | None:
+        """Clock time at which the first ejected endpoint returns, or None if none is out.
+
+        Until then ``ejected()`` cannot shrink by itself, so callers may cache it.
+        """
+        self._refresh(self._clock.now())
+        times = [h.ejected_until for h in self._hosts.values() if h.ejected_until is not None]
+        return min(times) if times else None
 
     def is_ejected(self, key: str) -> bool:
         return key in self.ejected()

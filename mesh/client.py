@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -37,11 +38,12 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 from grpc import aio
+from grpc.aio import _channel as _plain_channels  # see _open_channel
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mesh import context, telemetry
 from mesh.background import raise_if_cancelling, stop_task
-from mesh.balancing import Endpoint, Picker, make_picker
+from mesh.balancing import Endpoint, Picker, RingHash, make_picker
 from mesh.breaker import EndpointBreaker, OutlierConfig, OutlierDetector
 from mesh.clock import Clock, SystemClock
 from mesh.errors import CircuitOpenError, NoEndpointsError
@@ -148,20 +150,37 @@ class _Conn:
         cfg = owner.client.config
         self.channel = _open_channel(record.address, cfg)
         self.healthy = True  # discovery said SERVING; health Watch may say otherwise
+        # grpc builds a multicallable per ``channel.unary_unary(...)``: build each once.
+        self._callables: dict[str, Any] = {}
+
+        def on_state_change(old: str | None, new: str) -> None:
+            telemetry.mesh_breaker_state.labels(owner.service, record.address).set(
+                _BREAKER_GAUGE.get(str(new), 0)
+            )
+            owner.breakers_changed()
+
         self.breaker = EndpointBreaker(
             record.address,
             fail_max=cfg.breaker_fail_max,
             reset_timeout_s=cfg.breaker_reset_s,
             clock=owner.client._clock,
-            on_state_change=lambda old, new: telemetry.mesh_breaker_state.labels(
-                owner.service, record.address
-            ).set(_BREAKER_GAUGE.get(str(new), 0)),
+            on_state_change=on_state_change,
         )
         self.health_task: asyncio.Task[None] | None = None
         if cfg.health_check:
             self.health_task = asyncio.get_running_loop().create_task(
                 self._follow_health(owner.service, owner.health_changed)
             )
+
+    def callable_for(self, m: _Method) -> Any:
+        """This endpoint's grpc multicallable for ``m``, built on first use."""
+        fn = self._callables.get(m._method)
+        if fn is None:
+            factory = getattr(self.channel, m.kind)
+            fn = self._callables[m._method] = factory(
+                m._method, m._ser, m._de, _registered_method=m._registered
+            )
+        return fn
 
     async def _follow_health(self, service: str, changed: Callable[[], None]) -> None:
         stub = health_pb2_grpc.HealthStub(self.channel)
@@ -188,9 +207,11 @@ class _Conn:
 
 
 def _open_channel(address: str, cfg: ClientConfig) -> aio.Channel:
+    # The un-instrumented constructors: the OpenTelemetry interceptor would add a task
+    # per call and a queue per streamed message; ClientSpans traces these calls instead.
     options = list(cfg.channel_options)
     if cfg.tls is None:
-        return aio.insecure_channel(address, options=options)
+        return _plain_channels.insecure_channel(address, options=options)
     from pathlib import Path
 
     creds = grpc.ssl_channel_credentials(
@@ -200,7 +221,7 @@ def _open_channel(address: str, cfg: ClientConfig) -> aio.Channel:
     )
     if cfg.tls.server_name_override:
         options.append(("grpc.ssl_target_name_override", cfg.tls.server_name_override))
-    return aio.secure_channel(address, creds, options=options)
+    return _plain_channels.secure_channel(address, creds, options=options)
 
 
 class ServiceChannel:
@@ -223,6 +244,14 @@ class ServiceChannel:
         self._snapshot: Snapshot | None = None
         self._have_snapshot = asyncio.Event()
         self._changed = asyncio.Event()
+        # The rotation (serving, healthy, not ejected) changes only on discovery, health
+        # or ejection events and when an ejection ends: cached between them.
+        self._cached: tuple[list[_Conn], list[Endpoint]] | None = None
+        self._cached_until: float | None = None
+        self._breakers_not_closed = 0
+        self._ready = False  # a first snapshot was applied (_have_snapshot, without a call)
+        # Only ring hash reads the affinity header: others skip scanning the metadata.
+        self._hashes = isinstance(picker, RingHash)
         self._watch = asyncio.get_running_loop().create_task(self._follow_registry())
         self.applied_at: float = 0.0
         """``time.monotonic()`` of the last membership change applied (for benchmarks)."""
@@ -251,14 +280,20 @@ class ServiceChannel:
             self.outliers.set_endpoints(live)
         self.applied_at = time.monotonic()
         self._have_snapshot.set()
+        self._ready = True
+        self.breakers_changed()
         self.health_changed()
 
     def health_changed(self) -> None:
+        self._cached = None
         self._changed.set()
         self._changed = asyncio.Event()
         usable = len(self._rotation())
         telemetry.mesh_endpoints.labels(self.service, "usable").set(usable)
         telemetry.mesh_endpoints.labels(self.service, "known").set(len(self._conns))
+
+    def breakers_changed(self) -> None:
+        self._breakers_not_closed = sum(1 for c in self._conns.values() if not c.breaker.closed)
 
     def _rotation(self) -> list[_Conn]:
         conns = [c for c in self._conns.values() if c.record.serving and c.healthy]
@@ -266,6 +301,17 @@ class ServiceChannel:
             admitted = {e.key for e in self.outliers.admitted([c.endpoint for c in conns])}
             conns = [c for c in conns if c.endpoint.key in admitted]
         return conns
+
+    def _cached_rotation(self) -> tuple[list[_Conn], list[Endpoint]]:
+        cached = self._cached
+        if cached is not None and (
+            self._cached_until is None or self.client._clock.now() < self._cached_until
+        ):
+            return cached
+        conns = self._rotation()
+        self._cached = cached = (conns, [c.endpoint for c in conns])
+        self._cached_until = self.outliers.next_return_at() if self.outliers else None
+        return cached
 
     def endpoints(self) -> list[dict[str, Any]]:
         """What this client knows of each endpoint, for meshctl and /health."""
@@ -292,18 +338,37 @@ class ServiceChannel:
 
         await asyncio.wait_for(until(), timeout)
 
-    async def _pick(self, hash_key: str | None, avoid: set[str], deadline: float | None) -> _Conn:
+    async def _pick(
+        self, hash_key: str | None, avoid: set[str] | None, deadline: float | None
+    ) -> _Conn:
         if not self._have_snapshot.is_set():
             wait = self.client.config.first_snapshot_timeout
             if deadline is not None:
                 wait = min(wait, max(0.0, deadline - time.monotonic()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._have_snapshot.wait(), wait)
-        rotation = [c for c in self._rotation() if c.breaker.available]
-        fresh = [c for c in rotation if c.endpoint.key not in avoid] or rotation
-        if not fresh:
+        return self._pick_now(hash_key, avoid)
+
+    def _pick_now(self, hash_key: str | None, avoid: set[str] | None) -> _Conn:
+        """Pick among the endpoints known now; the hot path (no allocation when all is well)."""
+        cached = self._cached
+        if cached is None or (
+            self._cached_until is not None and self.client._clock.now() >= self._cached_until
+        ):
+            cached = self._cached_rotation()
+        conns, endpoints = cached
+        filtered = False
+        if self._breakers_not_closed:
+            conns = [c for c in conns if c.breaker.available]
+            filtered = True
+        if avoid:
+            conns = [c for c in conns if c.endpoint.key not in avoid] or conns
+            filtered = True
+        if not conns:
             raise NoEndpointsError(self.service)
-        endpoint = self.picker.pick([c.endpoint for c in fresh], hash_key=hash_key)
+        if filtered:
+            endpoints = [c.endpoint for c in conns]
+        endpoint = self.picker.pick(endpoints, hash_key=hash_key)
         return self._conns[endpoint.key]
 
     async def close(self) -> None:
@@ -322,7 +387,9 @@ class ServiceChannel:
         response_deserializer: Callable[[bytes], Any] | None = None,
         _registered_method: bool = False,
     ) -> _UnaryUnary:
-        return _UnaryUnary(self, method, request_serializer, response_deserializer)
+        return _UnaryUnary(
+            self, method, request_serializer, response_deserializer, _registered_method
+        )
 
     def unary_stream(
         self,
@@ -331,7 +398,9 @@ class ServiceChannel:
         response_deserializer: Callable[[bytes], Any] | None = None,
         _registered_method: bool = False,
     ) -> _UnaryStream:
-        return _UnaryStream(self, method, request_serializer, response_deserializer)
+        return _UnaryStream(
+            self, method, request_serializer, response_deserializer, _registered_method
+        )
 
     def stream_unary(
         self,
@@ -340,7 +409,9 @@ class ServiceChannel:
         response_deserializer: Callable[[bytes], Any] | None = None,
         _registered_method: bool = False,
     ) -> _Pinned:
-        return _Pinned(self, method, request_serializer, response_deserializer, "stream_unary")
+        return _Pinned(
+            self, method, request_serializer, response_deserializer, _registered_method, True
+        )
 
     def stream_stream(
         self,
@@ -349,7 +420,9 @@ class ServiceChannel:
         response_deserializer: Callable[[bytes], Any] | None = None,
         _registered_method: bool = False,
     ) -> _Pinned:
-        return _Pinned(self, method, request_serializer, response_deserializer, "stream_stream")
+        return _Pinned(
+            self, method, request_serializer, response_deserializer, _registered_method, False
+        )
 
 
 # -- per-call machinery ----------------------------------------------------------------
@@ -359,20 +432,27 @@ def _unavailable(details: str) -> aio.AioRpcError:
     return aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, aio.Metadata(), aio.Metadata(), details)
 
 
-def _deadline(timeout: float | None, default: float | None) -> float | None:
+def _deadline(
+    now: float, timeout: float | None, default: float | None, call: context.CallContext | None
+) -> float | None:
     """The absolute deadline of an outgoing call: the tightest that applies."""
-    now = time.monotonic()
-    candidates = [now + t for t in (timeout, default) if t is not None]
-    call = context.current()
-    if call is not None and call.deadline is not None:
-        candidates.append(call.deadline)
-    return min(candidates) if candidates else None
+    deadline = None
+    if timeout is not None:
+        deadline = now + timeout
+    if default is not None and (deadline is None or now + default < deadline):
+        deadline = now + default
+    handling = None if call is None else call.deadline
+    if handling is not None and (deadline is None or handling < deadline):
+        deadline = handling
+    return deadline
 
 
 def _remaining(deadline: float | None) -> float | None:
-    if deadline is None:
-        return None
-    left = deadline - time.monotonic()
+    return None if deadline is None else _left(deadline, time.monotonic())
+
+
+def _left(deadline: float, now: float) -> float:
+    left = deadline - now
     if left <= 0:
         raise aio.AioRpcError(
             grpc.StatusCode.DEADLINE_EXCEEDED, aio.Metadata(), aio.Metadata(), "deadline exceeded"
@@ -380,18 +460,22 @@ def _remaining(deadline: float | None) -> float | None:
     return left
 
 
-def _metadata(given: Sequence[tuple[str, Any]] | None) -> list[tuple[str, Any]]:
+def _metadata(
+    given: Sequence[tuple[str, Any]] | None, call: context.CallContext | None
+) -> list[tuple[str, Any]]:
     """Caller metadata plus the headers of the call being handled (identity, ids)."""
     out = list(given or ())
-    present = {k for k, _ in out}
-    call = context.current()
-    if call is not None:
+    if call is not None and call.forward_metadata:
+        present = {k for k, _ in out}
         out.extend((k, v) for k, v in call.forward_metadata if k not in present)
     return out
 
 
 def _hash_key(metadata: Sequence[tuple[str, Any]]) -> str | None:
-    return next((str(v) for k, v in metadata if k == AFFINITY_HEADER), None)
+    for key, value in metadata:
+        if key == AFFINITY_HEADER:
+            return str(value)
+    return None
 
 
 def _was_sent(exc: BaseException) -> bool:
@@ -412,53 +496,57 @@ def _code(exc: BaseException) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
+# What the outlier detector counts against an endpoint.
+_OUTLIER_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.DEADLINE_EXCEEDED}
+)
+
+
 class _Method:
+    """Everything about one method that does not change per call, resolved once."""
+
+    kind = "unary_unary"
+
     def __init__(
         self,
         channel: ServiceChannel,
         method: str,
         serializer: Callable[[Any], bytes] | None,
         deserializer: Callable[[bytes], Any] | None,
+        registered: bool = False,
     ) -> None:
         self._channel = channel
         self._method = method
         self._ser = serializer
         self._de = deserializer
+        self._registered = registered
         self.policy: MethodPolicy | None = method_policy(method)
         service, _, name = method.lstrip("/").partition("/")
         cs = bool(self.policy and self.policy.client_streaming)
         ss = bool(self.policy and self.policy.server_streaming)
         self._labels = (telemetry.grpc_type(cs, ss), service, name)
-        # Label lookups cost microseconds per call: resolve the children once.
-        self.started_counter = telemetry.client_started.labels(*self._labels)
-        self.seconds_histogram = telemetry.client_seconds.labels(*self._labels)
-        self._handled: dict[grpc.StatusCode, Any] = {}
-
-    def handled(self, code: grpc.StatusCode) -> None:
-        counter = self._handled.get(code)
-        if counter is None:
-            counter = self._handled[code] = telemetry.client_handled.labels(
-                *self._labels, code.name
-            )
-        counter.inc()
+        self.stats = telemetry.client_stats(*self._labels)  # grpc_client_* of this method
+        self.spans = telemetry.ClientSpans(method)
+        self.default_timeout = channel.client.config.default_timeout
+        hedging = channel.client.config.hedging
+        self.hedging: HedgingPolicy | None = hedging if self.idempotent else None
+        self.retry = channel.client.config.retry
+        self.resumable = bool(
+            self.policy and self.policy.resume_request_field and self.policy.resume_response_field
+        )
 
     @property
     def idempotent(self) -> bool:
         return bool(self.policy and self.policy.idempotent)
 
-    def _finish(self, conn: _Conn, started: float, exc: BaseException | None) -> None:
-        ok = exc is None
-        self._channel.picker.on_finish(conn.endpoint, time.monotonic() - started, ok)
-        outliers = self._channel.outliers
-        if outliers is not None:
-            endpoint_failed = exc is not None and _code(exc) in (
-                grpc.StatusCode.UNAVAILABLE,
-                grpc.StatusCode.INTERNAL,
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-            )
-            if outliers.record(conn.endpoint.key, not endpoint_failed):
-                telemetry.mesh_ejections.labels(self._channel.service, conn.record.address).inc()
-                self._channel.health_changed()
+    def _finish(self, conn: _Conn, began: float, code: grpc.StatusCode | None) -> None:
+        """One attempt on ``conn`` ended; ``code`` None means it succeeded."""
+        channel = self._channel
+        channel.picker.on_finish(conn.endpoint, time.monotonic() - began, code is None)
+        outliers = channel.outliers
+        if outliers is not None and outliers.record(conn.endpoint.key, code not in _OUTLIER_CODES):
+            telemetry.mesh_ejections.labels(channel.service, conn.record.address).inc()
+            channel.health_changed()
 
 
 class _UnaryUnary(_Method):
@@ -472,23 +560,27 @@ class _UnaryUnary(_Method):
         wait_for_ready: bool | None = None,
         compression: Any = None,
     ) -> _UnaryCall:
-        return _UnaryCall(self, request, timeout, _metadata(metadata))
+        return _UnaryCall(self, request, timeout, metadata)
 
 
 class _UnaryCall:
     """An awaitable unary call; after it completes, its metadata can be read."""
+
+    __slots__ = ("_deadline", "_last", "_m", "_metadata", "_request", "_started")
 
     def __init__(
         self,
         method: _UnaryUnary,
         request: Any,
         timeout: float | None,
-        metadata: list[tuple[str, Any]],
+        metadata: Sequence[tuple[str, Any]] | None,
     ) -> None:
         self._m = method
         self._request = request
-        self._metadata = metadata
-        self._deadline = _deadline(timeout, method._channel.client.config.default_timeout)
+        handling = context.current_call.get()
+        self._metadata = _metadata(metadata, handling)
+        self._started = now = time.monotonic()
+        self._deadline = _deadline(now, timeout, method.default_timeout, handling)
         self._last: aio.UnaryUnaryCall[Any, Any] | None = None
 
     def __await__(self) -> Any:
@@ -501,78 +593,87 @@ class _UnaryCall:
         return await self._last.trailing_metadata() if self._last else aio.Metadata()
 
     async def _run(self) -> Any:
-        m, channel = self._m, self._m._channel
-        started = time.perf_counter()
-        m.started_counter.inc()
-        channel.budget.request_started()
+        m = self._m
+        budget = m._channel.budget
+        m.stats.started += 1
+        budget.request_started()
         code = grpc.StatusCode.OK
         try:
-            hedging = channel.client.config.hedging
-            if hedging is not None and m.idempotent:
-                return await self._hedged(hedging)
-            return await self._with_retries()
+            if m.hedging is not None:
+                return await self._hedged(m.hedging)
+            # Retries inline (one coroutine less per call): attempts until one succeeds
+            # or the policy or the budget says stop.
+            channel, policy = m._channel, m.retry
+            avoid: set[str] = set()
+            attempt = 0
+            while True:
+                attempt += 1
+                retrying = attempt > 1
+                try:
+                    return await self._attempt(avoid)
+                except (aio.AioRpcError, CircuitOpenError, NoEndpointsError) as exc:
+                    if isinstance(exc, NoEndpointsError):
+                        raise
+                    sent = _was_sent(exc)
+                    if not policy.should_retry(attempt, _code(exc), m.idempotent, sent):
+                        raise
+                    if not channel.budget.try_acquire_retry():
+                        telemetry.mesh_retries.labels(channel.service, "budget_exhausted").inc()
+                        raise
+                    telemetry.mesh_retries.labels(channel.service, "sent").inc()
+                    try:
+                        pause = policy.backoff_s(attempt, channel.client._rng)
+                        left = _remaining(self._deadline)
+                        await asyncio.sleep(pause if left is None else min(pause, left))
+                    except BaseException:
+                        channel.budget.retry_finished()
+                        raise
+                finally:
+                    if retrying:
+                        channel.budget.retry_finished()
         except BaseException as exc:
             code = _code(exc)
             if isinstance(exc, (CircuitOpenError, NoEndpointsError)):
                 raise _unavailable(str(exc)) from exc
             raise
         finally:
-            channel.budget.request_finished()
-            m.seconds_histogram.observe(time.perf_counter() - started)
-            m.handled(code)
+            budget.request_finished()
+            m.stats.finished(code, time.monotonic() - self._started)
 
     async def _attempt(self, avoid: set[str]) -> Any:
-        m, channel = self._m, self._m._channel
-        conn = await channel._pick(_hash_key(self._metadata), avoid, self._deadline)
+        m = self._m
+        channel = m._channel
+        hash_key = _hash_key(self._metadata) if channel._hashes else None
+        if channel._ready:
+            conn = channel._pick_now(hash_key, avoid)
+        else:
+            conn = await channel._pick(hash_key, avoid, self._deadline)
         avoid.add(conn.endpoint.key)
-        call_fn = conn.channel.unary_unary(m._method, m._ser, m._de)
+        breaker = conn.breaker
         channel.picker.on_start(conn.endpoint)
         began = time.monotonic()
-        error: BaseException | None = None
+        admitted = None
+        span = None
         try:
-
-            def send() -> Any:
-                self._last = call_fn(
-                    self._request, timeout=_remaining(self._deadline), metadata=self._metadata
-                )
-                return self._last
-
-            return await conn.breaker.run(send)
+            admitted = breaker.admit()
+            span, metadata = m.spans.start(self._metadata)
+            deadline = self._deadline
+            timeout = None if deadline is None else _left(deadline, began)
+            call = conn.callable_for(m)(self._request, timeout=timeout, metadata=metadata)
+            self._last = call
+            response = await call
         except BaseException as exc:
-            error = exc
+            if admitted is not None:
+                breaker.settle(admitted, exc)
+            code = _code(exc)
+            m._finish(conn, began, code)
+            telemetry.ClientSpans.end(span, code, str(exc), exc)
             raise
-        finally:
-            m._finish(conn, began, error)
-
-    async def _with_retries(self) -> Any:
-        m, channel = self._m, self._m._channel
-        policy = channel.client.config.retry
-        avoid: set[str] = set()
-        attempt = 0
-        while True:
-            attempt += 1
-            retrying = attempt > 1
-            try:
-                return await self._attempt(avoid)
-            except (aio.AioRpcError, CircuitOpenError, NoEndpointsError) as exc:
-                if isinstance(exc, NoEndpointsError):
-                    raise
-                if not policy.should_retry(attempt, _code(exc), m.idempotent, _was_sent(exc)):
-                    raise
-                if not channel.budget.try_acquire_retry():
-                    telemetry.mesh_retries.labels(channel.service, "budget_exhausted").inc()
-                    raise
-                telemetry.mesh_retries.labels(channel.service, "sent").inc()
-                try:
-                    pause = policy.backoff_s(attempt, channel.client._rng)
-                    left = _remaining(self._deadline)
-                    await asyncio.sleep(pause if left is None else min(pause, left))
-                except BaseException:
-                    channel.budget.retry_finished()
-                    raise
-            finally:
-                if retrying:
-                    channel.budget.retry_finished()
+        breaker.settle(admitted, None)
+        m._finish(conn, began, None)
+        if span is not None:
+            telemetry.ClientSpans.end(span, grpc.StatusCode.OK)
+        return response
 
     async def _hedged(self, hedging: HedgingPolicy) -> Any:
         channel = self._m._channel
@@ -618,6 +719,8 @@ class _UnaryCall:
 
 
 class _UnaryStream(_Method):
+    kind = "unary_stream"
+
     def __call__(
         self,
         request: Any,
@@ -628,42 +731,108 @@ class _UnaryStream(_Method):
         wait_for_ready: bool | None = None,
         compression: Any = None,
     ) -> _StreamCall:
-        # Streams live as long as their consumer wants: no default deadline.
-        return _StreamCall(self, request, _deadline(timeout, None), _metadata(metadata))
+        return _StreamCall(self, request, timeout, metadata)
+
+
+def _final_status(call: Any) -> tuple[grpc.StatusCode, str]:
+    """Code and details of a finished grpc.aio call, read without awaiting.
+
+    Both are coroutines that return at once once the call is done; a done callback
+    cannot await, so they are stepped by hand.
+    """
+    return _done_value(call.code(), grpc.StatusCode.UNKNOWN), _done_value(call.details(), "")
+
+
+def _done_value(coro: Any, default: Any) -> Any:
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()  # pragma: no cover  (only if the call were not done)
+    return default
+
+
+def _stream_done(
+    m: _Method,
+    conn: _Conn,
+    started: float,
+    span: Any,
+    feed_outliers: bool,
+    call: Any,
+) -> None:
+    """Accounting for a stream handed over as grpc's own call object, once it ends."""
+    code, details = _final_status(call)
+    failed = None if code is grpc.StatusCode.OK else code
+    if feed_outliers:
+        m._finish(conn, started, failed)
+    else:
+        m._channel.picker.on_finish(conn.endpoint, time.monotonic() - started, failed is None)
+    telemetry.ClientSpans.end(span, code, details)
+    m.stats.finished(code, time.monotonic() - started)
 
 
 class _StreamCall:
-    """An async-iterable server stream that resumes elsewhere when its contract allows."""
+    """An async-iterable server stream that resumes elsewhere when its contract allows.
+
+    A stream whose rpc declares no resume cursor cannot resume, so iteration is handed
+    to grpc's own call (no wrapper per message) and its end is accounted for by a done
+    callback.
+    """
 
     def __init__(
         self,
         method: _UnaryStream,
         request: Any,
-        deadline: float | None,
-        metadata: list[tuple[str, Any]],
+        timeout: float | None,
+        metadata: Sequence[tuple[str, Any]] | None,
     ) -> None:
         self._m = method
         self._request = request
-        self._deadline = deadline
-        self._metadata = metadata
+        handling = context.current()
+        self._metadata = _metadata(metadata, handling)
+        # Streams live as long as their consumer wants: no default deadline.
+        self._deadline = _deadline(time.monotonic(), timeout, None, handling)
         self._current: aio.UnaryStreamCall[Any, Any] | None = None
         self.resumes = 0
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self._run()
+        m = self._m
+        if m.resumable or not m._channel._ready:
+            return self._run()
+        return self._direct()
 
     def cancel(self) -> bool:
         return bool(self._current and self._current.cancel())
 
+    def _direct(self) -> AsyncIterator[Any]:
+        m, channel = self._m, self._m._channel
+        m.stats.started += 1
+        started = time.monotonic()
+        try:
+            conn = channel._pick_now(_hash_key(self._metadata) if channel._hashes else None, None)
+            timeout = _remaining(self._deadline)
+        except BaseException as exc:
+            code = _code(exc)
+            m.stats.finished(code, time.monotonic() - started)
+            if isinstance(exc, NoEndpointsError):
+                raise _unavailable(str(exc)) from exc
+            raise
+        span, metadata = m.spans.start(self._metadata)
+        call = conn.callable_for(m)(self._request, timeout=timeout, metadata=metadata)
+        self._current = call
+        channel.picker.on_start(conn.endpoint)
+        call.add_done_callback(functools.partial(_stream_done, m, conn, started, span, True))
+        return call.__aiter__()  # type: ignore[no-any-return]
+
     async def _run(self) -> AsyncIterator[Any]:
         m, channel = self._m, self._m._channel
         policy = m.policy
-        resumable = bool(policy and policy.resume_request_field and policy.resume_response_field)
+        resumable = m.resumable
         request: Any = self._request
         cursor: Any = None
         avoid: set[str] = set()
-        m.started_counter.inc()
-        started = time.perf_counter()
+        m.stats.started += 1
+        started = time.monotonic()
         code = grpc.StatusCode.OK
         try:
             while True:
@@ -672,24 +841,36 @@ class _StreamCall:
                 except NoEndpointsError as exc:
                     raise _unavailable(str(exc)) from exc
                 avoid = {conn.endpoint.key}
-                call = conn.channel.unary_stream(m._method, m._ser, m._de)(
-                    request, timeout=_remaining(self._deadline), metadata=self._metadata
-                )
+                timeout = _remaining(self._deadline)
+                span, metadata = m.spans.start(self._metadata)
+                call = conn.callable_for(m)(request, timeout=timeout, metadata=metadata)
                 self._current = call
                 channel.picker.on_start(conn.endpoint)
-                began, error = time.monotonic(), None
+                began, error, last = time.monotonic(), None, None
                 try:
-                    async for message in call:
-                        if resumable:
-                            cursor = _get_path(message, policy.resume_response_field)  # type: ignore[union-attr]
+                    # Per message only the message is kept; its cursor is read on failure.
+                    # grpc's own iterator is an async generator over ``_read()``: reading
+                    # that directly keeps this generator the only layer per message.
+                    read = getattr(call, "_read", None)
+                    if read is None:  # pragma: no cover  (a grpcio without it)
+                        async for last in call:
+                            yield last
+                        return
+                    while True:
+                        message = await read()
+                        if message is aio.EOF:
+                            await call._raise_for_status()  # as grpc's iterator ends
+                            return
+                        last = message
                         yield message
-                    return
                 except aio.AioRpcError as exc:
                     error = exc
                     if not (resumable and exc.code() in _RESUMABLE and not call.cancelled()):
                         raise
                     if self.resumes >= 10:
                         raise
+                    if last is not None:
+                        cursor = _get_path(last, policy.resume_response_field)  # type: ignore[union-attr]
                     log.info(
                         "resuming %s after %s from cursor %r", m._method, exc.code().name, cursor
                     )
@@ -697,13 +878,19 @@ class _StreamCall:
                     if cursor is not None:
                         request = _with_field(request, policy.resume_request_field, cursor)  # type: ignore[union-attr]
                 finally:
-                    m._finish(conn, began, error)
+                    failed = None if error is None else error.code()
+                    m._finish(conn, began, failed)
+                    telemetry.ClientSpans.end(
+                        span,
+                        failed or grpc.StatusCode.OK,
+                        "" if error is None else (error.details() or ""),
+                        error,
+                    )
         except BaseException as exc:
             code = _code(exc)
             raise
         finally:
-            m.seconds_histogram.observe(time.perf_counter() - started)
-            m.handled(code)
+            m.stats.finished(code, time.monotonic() - started)
 
 
 def _get_path(message: Message, path: str) -> Any:
@@ -721,7 +908,11 @@ def _with_field(request: Message, name: str, value: Any) -> Message:
 
 
 class _Pinned(_Method):
-    """Client- and bidi-streaming calls: one endpoint for the life of the stream."""
+    """Client- and bidi-streaming calls: one endpoint for the life of the stream.
+
+    The caller gets grpc's own call object (reads and writes go straight to it); the
+    mesh's accounting runs in a done callback.
+    """
 
     def __init__(
         self,
@@ -729,10 +920,11 @@ class _Pinned(_Method):
         method: str,
         serializer: Callable[[Any], bytes] | None,
         deserializer: Callable[[bytes], Any] | None,
-        kind: str,
+        registered: bool,
+        unary_response: bool,
     ) -> None:
-        super().__init__(channel, method, serializer, deserializer)
-        self._kind = kind
+        super().__init__(channel, method, serializer, deserializer, registered)
+        self.kind = "stream_unary" if unary_response else "stream_stream"
 
     def __call__(
         self,
@@ -745,20 +937,21 @@ class _Pinned(_Method):
         compression: Any = None,
     ) -> Any:
         channel = self._channel
-        md = _metadata(metadata)
-        deadline = _deadline(timeout, None)
+        handling = context.current()
+        md = _metadata(metadata, handling)
+        started = time.monotonic()
+        deadline = _deadline(started, timeout, None, handling)
         # Picking must not block here (stubs call synchronously); endpoints must be known.
-        rotation = [c for c in channel._rotation() if c.breaker.available]
-        if not rotation:
-            raise _unavailable(f"no endpoints available for service {channel.service!r}")
-        endpoint = channel.picker.pick([c.endpoint for c in rotation], hash_key=_hash_key(md))
-        conn = channel._conns[endpoint.key]
-        factory = getattr(conn.channel, self._kind)(self._method, self._ser, self._de)
-        call = factory(request_iterator, timeout=_remaining(deadline), metadata=md)
+        try:
+            conn = channel._pick_now(_hash_key(md), None)
+        except NoEndpointsError:
+            raise _unavailable(f"no endpoints available for service {channel.service!r}") from None
+        timeout_left = _remaining(deadline)
+        span, md = self.spans.start(md)
+        call = conn.callable_for(self)(request_iterator, timeout=timeout_left, metadata=md)
         channel.picker.on_start(conn.endpoint)
-        self.started_counter.inc()
-        began = time.monotonic()
-        call.add_done_callback(
-            lambda _call: channel.picker.on_finish(conn.endpoint, time.monotonic() - began, True)
-        )
+        self.stats.started += 1
+        # Pinned streams do not feed outlier detection (a broken bidi says more about
+        # its conversation than about the endpoint).
+        call.add_done_callback(functools.partial(_stream_done, self, conn, started, span, False))
         return call
