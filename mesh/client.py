@@ -89,6 +89,12 @@ class ClientConfig:
     health_check: bool = True
     """Follow each endpoint's grpc.health.v1 Watch and skip NOT_SERVING ones."""
     first_snapshot_timeout: float = 2.0
+    removed_endpoint_grace_s: float = 3600.0
+    """How long calls already running on an endpoint that left discovery may go on.
+
+    A removed endpoint takes no new calls, but its open streams (an operator's crisis
+    feed) are not cut: a lease that lapsed under load is no reason to end them. If the
+    instance really went away its server ends them, and resumable streams resume."""
     tls: ClientTls | None = None
     channel_options: tuple[tuple[str, Any], ...] = (
         ("grpc.keepalive_time_ms", 30_000),
@@ -152,6 +158,10 @@ class _Conn:
         self.healthy = True  # discovery said SERVING; health Watch may say otherwise
         # grpc builds a multicallable per ``channel.unary_unary(...)``: build each once.
         self._callables: dict[str, Any] = {}
+        # Open streams, so a removed endpoint is closed only once they have ended.
+        self.streams: set[Any] = set()
+        self._no_streams = asyncio.Event()
+        self._no_streams.set()
 
         def on_state_change(old: str | None, new: str) -> None:
             telemetry.mesh_breaker_state.labels(owner.service, record.address).set(
@@ -171,6 +181,22 @@ class _Conn:
             self.health_task = asyncio.get_running_loop().create_task(
                 self._follow_health(owner.service, owner.health_changed)
             )
+
+    def stream_started(self, call: Any) -> None:
+        self.streams.add(call)
+        self._no_streams.clear()
+
+    def stream_ended(self, call: Any) -> None:
+        self.streams.discard(call)
+        if not self.streams:
+            self._no_streams.set()
+
+    async def retire(self, stream_grace: float, call_grace: float | None) -> None:
+        """Close once open streams have ended (at most ``stream_grace`` s); unary calls
+        still running then get ``call_grace`` s, as in any graceful channel close."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_streams.wait(), stream_grace)
+        await self.close(call_grace)
 
     def callable_for(self, m: _Method) -> Any:
         """This endpoint's grpc multicallable for ``m``, built on first use."""
@@ -241,6 +267,8 @@ class ServiceChannel:
             else None
         )
         self._conns: dict[str, _Conn] = {}
+        # Endpoints that left discovery, closing once their in-flight calls end.
+        self._retiring: dict[_Conn, asyncio.Task[None]] = {}
         self._snapshot: Snapshot | None = None
         self._have_snapshot = asyncio.Event()
         self._changed = asyncio.Event()
@@ -268,9 +296,7 @@ class ServiceChannel:
         for key in list(self._conns):
             record = live.get(key)
             if record is None or record.address != self._conns[key].record.address:
-                conn = self._conns.pop(key)
-                # In-flight calls to a leaving instance may finish; new ones go elsewhere.
-                asyncio.get_running_loop().create_task(conn.close(grace=5.0))
+                self._retire(self._conns.pop(key))
         for key, record in live.items():
             if key in self._conns:
                 self._conns[key].record = record
@@ -283,6 +309,20 @@ class ServiceChannel:
         self._ready = True
         self.breakers_changed()
         self.health_changed()
+
+    def _retire(self, conn: _Conn) -> None:
+        """Take ``conn`` out of rotation; close it once its in-flight calls have ended."""
+        cfg = self.client.config
+        task = asyncio.get_running_loop().create_task(
+            conn.retire(cfg.removed_endpoint_grace_s, cfg.default_timeout or 30.0)
+        )
+        self._retiring[conn] = task
+        task.add_done_callback(lambda _: self._retiring.pop(conn, None))
+
+    @property
+    def retiring(self) -> int:
+        """How many removed endpoints still carry in-flight calls."""
+        return len(self._retiring)
 
     def health_changed(self) -> None:
         self._cached = None
@@ -373,10 +413,14 @@ class ServiceChannel:
 
     async def close(self) -> None:
         await stop_task(self._watch)
-        for conn in self._conns.values():
+        retiring = list(self._retiring.items())  # a stopped task drops its own entry
+        for _, task in retiring:
+            await stop_task(task)
+        for conn in [*self._conns.values(), *(conn for conn, _ in retiring)]:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(conn.close(grace=None), 5.0)
         self._conns.clear()
+        self._retiring.clear()
 
     # -- the grpc.aio.Channel surface that generated stubs use -------------------------
 
@@ -761,6 +805,7 @@ def _stream_done(
     call: Any,
 ) -> None:
     """Accounting for a stream handed over as grpc's own call object, once it ends."""
+    conn.stream_ended(call)
     code, details = _final_status(call)
     failed = None if code is grpc.StatusCode.OK else code
     if feed_outliers:
@@ -793,9 +838,12 @@ class _StreamCall:
         # Streams live as long as their consumer wants: no default deadline.
         self._deadline = _deadline(time.monotonic(), timeout, None, handling)
         self._current: aio.UnaryStreamCall[Any, Any] | None = None
+        self._iter: AsyncIterator[Any] | None = None
         self.resumes = 0
 
     def __aiter__(self) -> AsyncIterator[Any]:
+        if self._iter is not None:
+            return self._iter  # already started by read(): continue where it is
         m = self._m
         if m.resumable or not m._channel._ready:
             return self._run()
@@ -803,6 +851,18 @@ class _StreamCall:
 
     def cancel(self) -> bool:
         return bool(self._current and self._current.cancel())
+
+    async def read(self) -> Any:
+        """The next message, or ``grpc.aio.EOF`` at the end (as ``UnaryStreamCall.read``).
+
+        Reading and ``async for`` share one iterator, so they can be mixed.
+        """
+        if self._iter is None:
+            self._iter = self.__aiter__()
+        try:
+            return await self._iter.__anext__()
+        except StopAsyncIteration:
+            return aio.EOF
 
     def _direct(self) -> AsyncIterator[Any]:
         m, channel = self._m, self._m._channel
@@ -821,6 +881,7 @@ class _StreamCall:
         call = conn.callable_for(m)(self._request, timeout=timeout, metadata=metadata)
         self._current = call
         channel.picker.on_start(conn.endpoint)
+        conn.stream_started(call)
         call.add_done_callback(functools.partial(_stream_done, m, conn, started, span, True))
         return call.__aiter__()  # type: ignore[no-any-return]
 
@@ -846,6 +907,7 @@ class _StreamCall:
                 call = conn.callable_for(m)(request, timeout=timeout, metadata=metadata)
                 self._current = call
                 channel.picker.on_start(conn.endpoint)
+                conn.stream_started(call)
                 began, error, last = time.monotonic(), None, None
                 try:
                     # Per message only the message is kept; its cursor is read on failure.
@@ -878,6 +940,7 @@ class _StreamCall:
                     if cursor is not None:
                         request = _with_field(request, policy.resume_request_field, cursor)  # type: ignore[union-attr]
                 finally:
+                    conn.stream_ended(call)
                     failed = None if error is None else error.code()
                     m._finish(conn, began, failed)
                     telemetry.ClientSpans.end(
@@ -950,6 +1013,7 @@ class _Pinned(_Method):
         span, md = self.spans.start(md)
         call = conn.callable_for(self)(request_iterator, timeout=timeout_left, metadata=md)
         channel.picker.on_start(conn.endpoint)
+        conn.stream_started(call)
         self.stats.started += 1
         # Pinned streams do not feed outlier detection (a broken bidi says more about
         # its conversation than about the endpoint).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -351,3 +352,55 @@ async def test_health_watch_streams_status_changes() -> None:
         await server.set_serving(False)
         assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
         watch.cancel()
+
+
+async def test_a_stream_outlives_its_endpoint_leaving_discovery(stack: AsyncExitStack) -> None:
+    # A lease that lapses under load removes the instance from discovery while its
+    # server still runs: new calls go elsewhere, but the open stream must not be cut.
+    registry = InMemoryRegistry()
+    await start_instances(stack, registry, 2)
+    client = MeshClient(registry, ClientConfig())
+    stack.push_async_callback(client.close)
+    channel = client.channel(ECHO)
+    await channel.wait_for_endpoints(2)
+    stub = pb_grpc.EchoServiceStub(channel)
+    stream = stub.EchoStream(pb.EchoStreamRequest(payload="p", count=40, interval_ms=20))
+    first = await stream.read()
+    owner = first.instance_id
+    await registry.deregister(ECHO, owner)
+    await asyncio.wait_for(_until(lambda: owner not in channel._conns, channel), 2)
+    assert channel.retiring == 1
+    other = {(await stub.Echo(pb.EchoRequest())).instance_id for _ in range(4)}
+    assert owner not in other
+    rest = [message async for message in stream]
+    assert [m.index for m in rest] == list(range(2, 41))  # no gap, no resume elsewhere
+    assert {m.instance_id for m in rest} == {owner}
+    # With its last call ended, the removed endpoint's channel closes by itself.
+    await asyncio.wait_for(asyncio.gather(*channel._retiring.values()), 5)
+    assert channel.retiring == 0
+
+
+async def test_closing_the_client_cuts_streams_on_removed_endpoints(stack: AsyncExitStack) -> None:
+    registry = InMemoryRegistry()
+    await start_instances(stack, registry, 1)
+    client = MeshClient(registry, ClientConfig())
+    channel = client.channel(ECHO)
+    await channel.wait_for_endpoints(1)
+    stub = pb_grpc.EchoServiceStub(channel)
+    stream = stub.EchoStream(pb.EchoStreamRequest(count=1000, interval_ms=50))
+    await stream.read()
+    await registry.deregister(ECHO, "e0")
+    await asyncio.wait_for(_until(lambda: channel.retiring == 1, channel), 2)
+    await asyncio.wait_for(client.close(), 5)  # not the hour-long grace
+    assert channel.retiring == 0
+    received = 0
+
+    async def drain() -> None:
+        nonlocal received
+        with contextlib.suppress(aio.AioRpcError, asyncio.CancelledError):
+            while await stream.read() is not aio.EOF:
+                received += 1
+
+    # The stream was cut (a status, or an end), not left running on a closed client.
+    await asyncio.wait_for(drain(), 5)
+    assert received < 10
