@@ -7,7 +7,8 @@ figure is the interceptor's cost, not a handler's) behind the same ``MeshServer`
   from the JWKS file (``ReloadingVerifier``, as ``mesh.runner`` builds it), live facts
   from PostgreSQL (``PgAccessFacts``) and the mesh audit sink exactly as services install
   it (``mesh.audit_sink.install``: batched ``AuditWriter``, hash-chained rows committed
-  to PostgreSQL before the handler runs).
+  to PostgreSQL before the response is released; both rpcs only read, so the handler
+  runs while the audit record is being written).
 * ``noaudit``: the same without the audit sink (to show what the audit commit costs).
 * ``off``: ``AllowAll`` and no audit (the baseline).
 

@@ -7,26 +7,33 @@
 * deadline: the caller's deadline is put in ``mesh.context`` for outgoing calls.
 * auth: the rpc's ``AccessRule`` (from its proto) is enforced by an
   ``AccessController``; an rpc without a rule is denied.
-* audit: a PHI rpc is recorded before the handler runs; if the record cannot be
-  written, the call fails with UNAVAILABLE (fail closed).
+* audit: a PHI rpc is recorded before anything of it reaches the caller; if the record
+  cannot be written, the call fails with UNAVAILABLE (fail closed). An rpc that may change
+  state is recorded before its handler runs (a refused audit means the handler never
+  ran). A unary rpc that only reads (``audit_runs_alongside``) has its record written
+  while the handler runs; the response, or the handler's error, is held back until the
+  record is committed, and replaced by UNAVAILABLE if it was not.
 * metrics: ``grpc_server_*`` series. Traces come from OpenTelemetry's own
   interceptor, which ``MeshServer`` installs ahead of this one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import grpc
+from google.protobuf.descriptor_pb2 import MethodOptions
 from grpc import aio
 
 from mesh import context, telemetry
-from mesh.policy import MethodPolicy, method_policy
+from mesh.policy import MethodPolicy, method_policy, service_descriptor
 from mesh.status import ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,34 @@ OPEN_SERVICES = frozenset(
 
 #: Request headers forwarded on outgoing calls made while handling a call.
 FORWARDED_HEADERS = ("authorization", "x-correlation-id", "x-lilo-on-behalf-of")
+
+AUDIT_REFUSAL = "audit log unavailable; PHI access refused"
+
+#: Access-rule actions that only read.
+READ_ACTIONS = frozenset({"read", "list"})
+
+_T = TypeVar("_T")
+
+
+def audit_runs_alongside(policy: MethodPolicy, idempotency_level: int) -> bool:
+    """May this rpc's audit record be written while its handler runs?
+
+    Only a unary rpc that cannot change state: declared ``NO_SIDE_EFFECTS``, or with a
+    read/list access action and not declared ``IDEMPOTENT`` (which says "has side
+    effects, safe to repeat": DeleteMemory, AppendMessage). Everything else, streams
+    included (a stream handler can send before it returns), is audited before it runs.
+    """
+    if policy.client_streaming or policy.server_streaming:
+        return False
+    if idempotency_level == MethodOptions.NO_SIDE_EFFECTS:
+        return True
+    return policy.action in READ_ACTIONS and idempotency_level != MethodOptions.IDEMPOTENT
+
+
+@functools.cache
+def _audit_alongside(policy: MethodPolicy) -> bool:
+    method = service_descriptor(policy.service).methods_by_name[policy.name]
+    return audit_runs_alongside(policy, method.GetOptions().idempotency_level)
 
 
 class AccessController(Protocol):
@@ -127,10 +162,14 @@ class _Stages:
 
     def unary(self, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def handle(request: Any, ctx: aio.ServicerContext[Any, Any]) -> Any:
-            start, token = await self._enter(request, ctx)
+            start, token, audit = await self._enter(request, ctx)
             code = grpc.StatusCode.OK
             try:
-                return await behaviour(request, ctx)
+                if audit is None:
+                    return await behaviour(request, ctx)
+                return await _held_until_audited(
+                    audit, behaviour(request, _HeldContext(ctx, audit))
+                )
             except BaseException as exc:
                 code = _code_of(exc, ctx)
                 await self._map_error(exc, ctx)
@@ -142,7 +181,8 @@ class _Stages:
 
     def server_stream(self, behaviour: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
         async def handle(request: Any, ctx: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            start, token = await self._enter(request, ctx)
+            # Streams are never audited alongside (audit_runs_alongside): audit is None.
+            start, token, _ = await self._enter(request, ctx)
             telemetry.server_active_streams.labels(self._service).inc()
             code = grpc.StatusCode.OK
             try:
@@ -162,18 +202,24 @@ class _Stages:
 
         return handle
 
-    async def _enter(self, request: Any, ctx: aio.ServicerContext[Any, Any]) -> tuple[float, Any]:
+    async def _enter(
+        self, request: Any, ctx: aio.ServicerContext[Any, Any]
+    ) -> tuple[float, Any, _AuditInFlight | None]:
         start = time.perf_counter()
         telemetry.server_started.labels(*self._labels).inc()
         try:
-            call = await self._admit(request, ctx)
+            call, audit = await self._admit(request, ctx)
         except BaseException as exc:
             self._leave(start, None, _code_of(exc, ctx), ctx)
             await self._map_error(exc, ctx)
             raise
-        return start, context.current_call.set(call)
+        return start, context.current_call.set(call), audit
 
-    async def _admit(self, request: Any, ctx: aio.ServicerContext[Any, Any]) -> context.CallContext:
+    async def _admit(
+        self, request: Any, ctx: aio.ServicerContext[Any, Any]
+    ) -> tuple[context.CallContext, _AuditInFlight | None]:
+        """Who is calling and may they; for a PHI rpc, its audit record: written already,
+        or (a read, see ``audit_runs_alongside``) in flight for the handler to wait on."""
         metadata = {
             k.lower(): v for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)
         }
@@ -200,19 +246,25 @@ class _Stages:
                 except Exception:
                     log.exception("could not audit a denial of %s", self._path)
             raise
+        in_flight = None
         if policy.phi and owner._audit is not None:
-            try:
-                await owner._audit.record_call(policy, principal, message, allowed=True, reason="")
-            except Exception as exc:
-                log.error("audit write failed for %s: %s", self._path, exc)
-                raise Unavailable("audit log unavailable; PHI access refused") from exc
-        return context.CallContext(
+            write = owner._audit.record_call(policy, principal, message, allowed=True, reason="")
+            if _audit_alongside(policy):
+                in_flight = _AuditInFlight(write, self._path)
+            else:
+                try:
+                    await write
+                except Exception as exc:
+                    log.error("audit write failed for %s: %s", self._path, exc)
+                    raise Unavailable(AUDIT_REFUSAL) from exc
+        call = context.CallContext(
             method=self._path,
             deadline=deadline,
             admission=principal,
             forward_metadata=tuple((k, metadata[k]) for k in FORWARDED_HEADERS if k in metadata),
             correlation_id=metadata.get("x-correlation-id", ""),
         )
+        return call, in_flight
 
     async def _map_error(
         self, exc: BaseException, ctx: aio.ServicerContext[Any, Any]
@@ -247,6 +299,68 @@ class _Stages:
                 context.current_call.reset(token)
         telemetry.server_seconds.labels(*self._labels).observe(time.perf_counter() - start)
         telemetry.server_handled.labels(*self._labels, code.name).inc()
+
+
+class _AuditInFlight:
+    """One PHI call's audit write, running as its own task so a handler can run meanwhile.
+
+    The task is shielded: a caller that goes away does not stop the record of its access
+    from being written, and a failure is logged even if nobody waits for it any more.
+    """
+
+    def __init__(self, write: Awaitable[None], path: str) -> None:
+        self._path = path
+        self._task = asyncio.ensure_future(write)
+        self._task.add_done_callback(self._log_failure)
+
+    def _log_failure(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("audit write failed for %s: %s", self._path, task.exception())
+
+    async def settled(self) -> None:
+        """Return once the record is committed; raise Unavailable if it was not."""
+        try:
+            await asyncio.shield(self._task)
+        except Exception as exc:
+            raise Unavailable(AUDIT_REFUSAL) from exc
+
+
+async def _held_until_audited(audit: _AuditInFlight, handler: Awaitable[_T]) -> _T:
+    """The handler's result once its audit record is committed: an unaudited call
+    reveals nothing, not even which error its handler ran into."""
+    try:
+        result = await handler
+    except Exception:
+        await audit.settled()
+        raise
+    await audit.settled()
+    return result
+
+
+class _HeldContext:
+    """The servicer context a read handler sees while its audit record is in flight.
+
+    The response itself is held back by ``_held_until_audited``; what a handler could
+    send earlier through the context (an abort's status and message, initial metadata)
+    first waits for the commit here. Everything else is the real context.
+    """
+
+    def __init__(self, ctx: aio.ServicerContext[Any, Any], audit: _AuditInFlight) -> None:
+        self._ctx = ctx
+        self._audit = audit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    async def abort(
+        self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()
+    ) -> None:
+        await self._audit.settled()
+        await self._ctx.abort(code, details, trailing_metadata)
+
+    async def send_initial_metadata(self, initial_metadata: Any) -> None:
+        await self._audit.settled()
+        await self._ctx.send_initial_metadata(initial_metadata)
 
 
 def _denied(message: str) -> ServiceError:

@@ -1,8 +1,9 @@
 """Audit service: tamper-evident, HMAC-chained HIPAA audit trail.
 
 ``chain`` is the pure core (canonical form, sealing, verification); ``logic`` the pure event
-rules (what the MAC covers, validation, partitions, keys); ``store`` the SQL (``chain.seal``
-under a per-partition advisory lock); ``writer`` the batching ``AuditWriter``; ``servicer``
+rules (what the MAC covers, validation, partitions, keys); ``store`` the SQL (rows sealed
+with ``chain.seal``, stored by ``audit.append_sealed`` only if they continue the locked
+partition head); ``writer`` the batching ``AuditWriter``; ``servicer``
 the gRPC service (see docs/services/audit.md).
 
 ``verify_chain`` reports findings as values instead of raising, so this package has no

@@ -51,16 +51,24 @@ GENESIS = "0" * 64
 
 
 def _reject_floats(value: Any) -> None:
-    if isinstance(value, float):
-        raise TypeError("floats are not allowed in audit records (not canonical)")
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError("audit record keys must be strings")
-            _reject_floats(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            _reject_floats(v)
+    # Iterative, with the common leaves first: this runs for every record sealed.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if item is None or type(item) in _PLAIN_LEAVES:
+            continue
+        if isinstance(item, float):
+            raise TypeError("floats are not allowed in audit records (not canonical)")
+        if isinstance(item, Mapping):
+            for k, v in item.items():
+                if not isinstance(k, str):
+                    raise TypeError("audit record keys must be strings")
+                pending.append(v)
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+
+
+_PLAIN_LEAVES = frozenset({str, int, bool})
 
 
 def canonical(value: Any) -> bytes:

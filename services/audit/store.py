@@ -1,22 +1,22 @@
 """The asyncpg adapter for ``audit.events`` / ``audit.heads`` (SQL only; sealing is pure).
 
-``append`` must run inside a transaction on one connection: it takes a transaction-level
-advisory lock per partition (in sorted order, so concurrent writers never deadlock), reads
-the partition head, seals with ``chain.seal`` and inserts, so every partition's chain
-stays linear however many writers there are.
+``append`` seals a batch in Python (``chain.seal``) against the partition heads it knows
+and hands the sealed rows to ``audit.append_sealed``, which locks each head row and stores
+the rows only if they continue it: one statement, one round trip, and every partition's
+chain stays linear however many writer processes there are (see migrations/0002).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from services.audit.chain import ChainHead, seal
+from services.audit.chain import GENESIS, ChainHead, seal
 from services.audit.logic import AuditEventData, KeyRing, StoredEvent, from_us, to_us
 
 _COLUMNS = (
@@ -25,10 +25,6 @@ _COLUMNS = (
     "compliance_context, break_glass, outcome, trace_id, additional_context, occurred_at, "
     "recorded_at"
 )
-
-
-def _lock_key(partition: str) -> str:
-    return f"lilo.audit:{partition}"
 
 
 def row_to_event(row: Mapping[str, Any]) -> StoredEvent:
@@ -63,78 +59,171 @@ def row_to_event(row: Mapping[str, Any]) -> StoredEvent:
     )
 
 
+#: One round trip per batch: audit.append_sealed (migrations/0002) checks the heads and
+#: stores the rows in one statement. Its status is "ok" or "stale".
+_APPEND_SEALED = (
+    "SELECT status, head_partition, head_sequence, head_hash FROM audit.append_sealed("
+    + ", ".join(f"${i}" for i in range(1, 23))
+    + ")"
+)
+#: Seal against the heads we know and let the database check them; after this many stale
+#: answers (other processes keep writing the same partition) lock the heads first.
+OPTIMISTIC_ATTEMPTS = 3
+_AUDIT_ID_KEY = "events_audit_id_key"
+_LOCKED_ATTEMPTS = 3
+
+
 async def append(
     conn: asyncpg.Connection,
     events: Sequence[AuditEventData],
     keys: KeyRing,
     partition_of: Callable[[AuditEventData], str],
+    *,
+    heads: MutableMapping[str, ChainHead] | None = None,
+    role: str = "",
 ) -> list[StoredEvent]:
-    """Store ``events`` in order (call inside a transaction); an ``audit_id`` already
-    stored, or repeated in the batch, comes back as first stored, not appended again."""
-    ids = list({e.audit_id for e in events})
-    existing = {
-        r["audit_id"]: row_to_event(r)
-        for r in await conn.fetch(
-            f"SELECT {_COLUMNS} FROM audit.events WHERE audit_id = ANY($1::text[])", ids
-        )
-    }
-    fresh: list[AuditEventData] = []
+    """Store ``events`` in order, atomically; an ``audit_id`` already stored, or repeated
+    in the batch, comes back as first stored, not appended again.
+
+    ``heads`` is the caller's cache of partition heads (updated here). Events are sealed
+    against it and ``audit.append_sealed`` stores them only if every partition's head is
+    still where the seals start, in one statement (one round trip, one commit when not
+    inside a transaction). A stale head costs one more round trip; after
+    ``OPTIMISTIC_ATTEMPTS`` of those the heads are locked before sealing, so a writer
+    always gets through. ``role``, when set, is the database role the rows are written as.
+    Runs its own statements and transactions: call it outside a transaction.
+    """
+    known: MutableMapping[str, ChainHead] = {} if heads is None else heads
+    existing: dict[str, StoredEvent] = {}
+    for attempt in range(OPTIMISTIC_ATTEMPTS + _LOCKED_ATTEMPTS):
+        fresh = _first_new(events, existing)
+        if not fresh:
+            return [existing[e.audit_id] for e in events]
+        try:
+            partitions = [partition_of(e) for e in fresh]
+            if attempt < OPTIMISTIC_ATTEMPTS:
+                unknown = set(partitions) - known.keys()
+                if unknown:  # first write here: read the head rather than guess
+                    _remember(known, await _read_heads(conn, sorted(unknown)))
+                sealed = _seal(fresh, partitions, known, keys)
+                status, returned = await _append_sealed(conn, sealed, role)
+            else:
+                async with conn.transaction():
+                    if role:
+                        await conn.execute("SELECT set_config('role', $1, true)", role)
+                    locked = await _lock_heads(conn, sorted(set(partitions)))
+                    _remember(known, locked, force=True)
+                    sealed = _seal(fresh, partitions, known, keys)
+                    status, returned = await _append_sealed(conn, sealed, role)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != _AUDIT_ID_KEY:
+                raise
+            # Some of these ids are stored already (a retried append): nothing of this
+            # attempt was kept; return those as stored and append the rest.
+            existing.update(await _fetch_existing(conn, [e.audit_id for e in fresh]))
+            continue
+        if status == "ok":
+            _remember(known, returned)
+            by_id = {s.data.audit_id: s for s in sealed} | existing
+            return [by_id[e.audit_id] for e in events]
+        _remember(known, returned, force=True)  # stale: seal again after the current heads
+    raise RuntimeError(f"audit append of {len(events)} events did not settle; nothing stored")
+
+
+def _first_new(
+    events: Sequence[AuditEventData], existing: Mapping[str, StoredEvent]
+) -> list[AuditEventData]:
+    """The events still to store: not stored yet, first occurrence of each audit_id."""
     seen = set(existing)
+    fresh: list[AuditEventData] = []
     for e in events:
         if e.audit_id not in seen:
             seen.add(e.audit_id)
             fresh.append(e)
-    by_partition: dict[str, list[AuditEventData]] = {}
-    for e in fresh:
-        by_partition.setdefault(partition_of(e), []).append(e)
+    return fresh
 
-    sealed: dict[str, StoredEvent] = {}
-    rows: list[tuple[Any, ...]] = []
-    for partition in sorted(by_partition):
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _lock_key(partition)
+
+def _seal(
+    events: Sequence[AuditEventData],
+    partitions: Sequence[str],
+    heads: Mapping[str, ChainHead],
+    keys: KeyRing,
+) -> list[StoredEvent]:
+    """Seal ``events`` (in ``partitions``, one each) after ``heads`` (a partition missing
+    there is sealed as empty; the database refuses that as stale if it is not)."""
+    current = dict(heads)
+    out: list[StoredEvent] = []
+    for e, partition in zip(events, partitions, strict=True):
+        rec = seal(
+            current.get(partition),
+            partition=partition,
+            audit_id=e.audit_id,
+            content=e.content(),
+            key_id=keys.active_id,
+            key=keys.active_key,
         )
-        head_row = await conn.fetchrow(
-            "SELECT sequence, record_hash FROM audit.heads WHERE partition = $1", partition
+        current[partition] = rec.head
+        out.append(
+            StoredEvent(e, partition, rec.sequence, rec.prev_hash, rec.record_hash, rec.key_id)
         )
-        head = ChainHead(head_row["sequence"], head_row["record_hash"]) if head_row else None
-        for e in by_partition[partition]:
-            rec = seal(
-                head,
-                partition=partition,
-                audit_id=e.audit_id,
-                content=e.content(),
-                key_id=keys.active_id,
-                key=keys.active_key,
-            )
-            head = rec.head
-            stored = StoredEvent(
-                e, partition, rec.sequence, rec.prev_hash, rec.record_hash, rec.key_id
-            )
-            sealed[e.audit_id] = stored
-            rows.append(_row_of(stored))
-        assert head is not None
-        await conn.execute(
-            """INSERT INTO audit.heads (partition, sequence, record_hash, updated_at)
-               VALUES ($1, $2, $3, now())
-               ON CONFLICT (partition) DO UPDATE
-               SET sequence = EXCLUDED.sequence, record_hash = EXCLUDED.record_hash,
-                   updated_at = now()""",
-            partition,
-            head.sequence,
-            head.record_hash,
-        )
-    if rows:
-        await conn.copy_records_to_table(
-            "events",
-            schema_name="audit",
-            columns=[c.strip() for c in _COLUMNS.split(",")],
-            records=rows,
-        )
-    out = []
-    for e in events:
-        out.append(existing.get(e.audit_id) or sealed[e.audit_id])
     return out
+
+
+def _remember(
+    known: MutableMapping[str, ChainHead], heads: Mapping[str, ChainHead], *, force: bool = False
+) -> None:
+    """Update the head cache. Without ``force`` only forward: a slower concurrent append
+    that finishes last must not move the cache back (that would only cost a retry)."""
+    for partition, head in heads.items():
+        old = known.get(partition)
+        if force or old is None or head.sequence > old.sequence:
+            known[partition] = head
+
+
+async def _append_sealed(
+    conn: asyncpg.Connection, sealed: Sequence[StoredEvent], role: str
+) -> tuple[str, dict[str, ChainHead]]:
+    """("ok", heads after the batch) or ("stale", heads as they are; nothing stored)."""
+    columns = list(zip(*(_row_of(s) for s in sealed), strict=True))
+    rows = await conn.fetch(_APPEND_SEALED, role, *columns)
+    heads = {r["head_partition"]: ChainHead(r["head_sequence"], r["head_hash"]) for r in rows}
+    return rows[0]["status"], heads
+
+
+async def _read_heads(conn: asyncpg.Connection, partitions: Sequence[str]) -> dict[str, ChainHead]:
+    """The heads of ``partitions`` as they are now (a partition without one is empty)."""
+    rows = await conn.fetch(
+        """SELECT partition, sequence, record_hash FROM audit.heads
+           WHERE partition = ANY($1::text[])""",
+        partitions,
+    )
+    found = {r["partition"]: ChainHead(r["sequence"], r["record_hash"]) for r in rows}
+    return {p: found.get(p, ChainHead()) for p in partitions}
+
+
+async def _lock_heads(conn: asyncpg.Connection, partitions: Sequence[str]) -> dict[str, ChainHead]:
+    """Lock the heads of ``partitions`` (creating missing ones at genesis) in sorted order,
+    for the rest of the transaction, and return them."""
+    await conn.execute(
+        """INSERT INTO audit.heads (partition, sequence, record_hash)
+           SELECT p, 0, $2 FROM unnest($1::text[]) AS p ORDER BY p
+           ON CONFLICT (partition) DO NOTHING""",
+        partitions,
+        GENESIS,
+    )
+    rows = await conn.fetch(
+        """SELECT partition, sequence, record_hash FROM audit.heads
+           WHERE partition = ANY($1::text[]) ORDER BY partition FOR UPDATE""",
+        partitions,
+    )
+    return {r["partition"]: ChainHead(r["sequence"], r["record_hash"]) for r in rows}
+
+
+async def _fetch_existing(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, StoredEvent]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM audit.events WHERE audit_id = ANY($1::text[])", list(ids)
+    )
+    return {r["audit_id"]: row_to_event(r) for r in rows}
 
 
 def _row_of(s: StoredEvent) -> tuple[Any, ...]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+import uuid
+from typing import Any
 
 import asyncpg
 import pytest
@@ -12,6 +15,7 @@ from audit_helpers import KEYS, make_event
 from mesh.clock import FakeClock
 from services.audit import store
 from services.audit.chain import GENESIS, ChainHead, Violation, ViolationKind, verify_chain
+from services.audit.logic import AuditEventData
 from services.audit.writer import WRITER_ROLE, AuditWriter
 
 PARTITION = "2025-01-01"  # FakeClock's default wall start is 2025-01-01T00:00:00Z
@@ -272,3 +276,147 @@ def store_partition_today() -> str:
     from services.audit.logic import daily_partition
 
     return daily_partition(int(time.time() * 1_000_000))
+
+
+# -- the one-statement append: heads checked by the database ------------------------------
+
+
+async def test_writers_with_stale_head_caches_still_extend_one_chain(
+    pool: asyncpg.Pool, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each writer (as in another process) seals against the head it last saw; the
+    database refuses a stale head and the writer seals again after the current one."""
+    statuses: list[str] = []
+    append_sealed = store._append_sealed
+
+    async def spy(*args: Any) -> tuple[str, dict[str, ChainHead]]:
+        status, heads = await append_sealed(*args)
+        statuses.append(status)
+        return status, heads
+
+    monkeypatch.setattr(store, "_append_sealed", spy)
+    a, b = AuditWriter(pool, KEYS, clock=clock), AuditWriter(pool, KEYS, clock=clock)
+    await a.append([make_event(1), make_event(2)])
+    await b.append([make_event(3)])  # b reads the head first: it has not seen it
+    await a.append([make_event(4)])  # a still believes the head is at 2
+    await b.append([make_event(5), make_event(6)])  # and b that it is at 3
+    assert statuses == ["ok", "ok", "stale", "ok", "stale", "ok"]
+    rows = await pool.fetch("SELECT audit_id, sequence FROM audit.events ORDER BY sequence")
+    assert [(r["audit_id"], r["sequence"]) for r in rows] == [(f"a-{i}", i) for i in range(1, 7)]
+    assert await verify(pool) == []
+
+
+async def test_database_refuses_rows_that_do_not_continue_the_head(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    writer = await seeded(pool, clock, 3)
+    _, head = await store.read_partition(pool, PARTITION)
+    assert head is not None
+    stale = {PARTITION: ChainHead(2, head.record_hash)}  # right hash, wrong place
+    sealed = store._seal([writer._stamp(make_event(9))], [PARTITION], stale, KEYS)
+    async with pool.acquire() as conn:
+        status, heads = await store._append_sealed(conn, sealed, "")
+    assert (status, heads) == ("stale", {PARTITION: head})
+    assert await pool.fetchval("SELECT count(*) FROM audit.events") == 3
+    assert await verify(pool) == []
+
+
+@pytest.mark.parametrize(
+    ("optimistic_attempts", "role"), [(store.OPTIMISTIC_ATTEMPTS, None), (0, WRITER_ROLE)]
+)
+async def test_concurrent_batching_writers_keep_one_linear_chain(
+    pool: asyncpg.Pool,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    optimistic_attempts: int,
+    role: str | None,
+) -> None:
+    """Four writers submitting at once, sealing optimistically or (0) always under the
+    head lock (as the append-only role): every record lands once on one gap-free chain."""
+    monkeypatch.setattr(store, "OPTIMISTIC_ATTEMPTS", optimistic_attempts)
+    writers = [
+        AuditWriter(pool, KEYS, clock=clock, linger=0.0, busy_linger=0.001, writer_role=role)
+        for _ in range(4)
+    ]
+    stored = await asyncio.gather(
+        *(w.submit(make_event(100 * k + i)) for i in range(25) for k, w in enumerate(writers))
+    )
+    for w in writers:
+        await w.close()
+    assert sorted(s.sequence for s in stored) == list(range(1, 101))
+    assert len({s.data.audit_id for s in stored}) == 100
+    assert await verify(pool) == []
+
+
+async def test_writer_role_is_what_the_rows_are_written_as(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    """The role switch happens inside the append statement: a role that may not insert
+    audit rows makes the append fail, and nothing is stored."""
+    role = f"audit_reader_{uuid.uuid4().hex[:8]}"
+    await pool.execute(f"CREATE ROLE {role} NOLOGIN")
+    try:
+        await pool.execute(f"GRANT USAGE ON SCHEMA audit TO {role}")
+        await pool.execute(f"GRANT SELECT, INSERT, UPDATE ON audit.heads TO {role}")
+        await pool.execute(f"GRANT SELECT ON audit.events TO {role}")
+        writer = AuditWriter(pool, KEYS, clock=clock, writer_role=role)
+        with pytest.raises(
+            asyncpg.InsufficientPrivilegeError, match="permission denied for table events"
+        ):
+            await writer.append([make_event(1)])
+        assert await pool.fetchval("SELECT count(*) FROM audit.events") == 0
+    finally:
+        await pool.execute(f"DROP OWNED BY {role}")
+        await pool.execute(f"DROP ROLE {role}")
+
+
+async def test_busy_linger_never_delays_a_lone_caller(pool: asyncpg.Pool, clock: FakeClock) -> None:
+    """``busy_linger`` only applies after a batch with company: one caller at a time is
+    written at once, however long the linger (the guard below would fire otherwise)."""
+    writer = AuditWriter(pool, KEYS, clock=clock, linger=0.0, busy_linger=3600.0)
+    for i in range(1, 4):
+        stored = await asyncio.wait_for(writer.submit(make_event(i)), timeout=10)
+        assert stored.sequence == i
+    await writer.close()
+    assert await pool.fetchval("SELECT count(DISTINCT xmin::text) FROM audit.events") == 3
+
+
+async def test_database_refuses_a_batch_with_a_gap(pool: asyncpg.Pool, clock: FakeClock) -> None:
+    writer = AuditWriter(pool, KEYS, clock=clock)
+    events = [writer._stamp(make_event(i)) for i in (1, 2)]
+    first, second = store._seal(events, [PARTITION] * 2, {}, KEYS)
+    gap = dataclasses.replace(second, sequence=3)  # rows 1 and 3: a gap at 2
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.DataError, match="not contiguous"):
+            await store._append_sealed(conn, [first, gap], "")
+    assert await pool.fetchval("SELECT count(*) FROM audit.events") == 0
+
+
+async def test_a_batch_over_two_partitions_reseals_once_when_one_is_stale(
+    pool: asyncpg.Pool, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stale answer carries every partition's current head, so one reseal suffices even
+    when only one of the batch's partitions moved (e.g. a batch spanning midnight)."""
+    statuses: list[str] = []
+    append_sealed = store._append_sealed
+
+    async def spy(*args: Any) -> tuple[str, dict[str, ChainHead]]:
+        status, heads = await append_sealed(*args)
+        statuses.append(status)
+        return status, heads
+
+    monkeypatch.setattr(store, "_append_sealed", spy)
+
+    def by_resident(e: AuditEventData) -> str:
+        return f"p-{e.resident_id}"
+
+    a = AuditWriter(pool, KEYS, clock=clock, partition_of=by_resident)
+    b = AuditWriter(pool, KEYS, clock=clock, partition_of=by_resident)
+    await a.append([make_event(1), make_event(2)])  # res-1 and res-0
+    await b.append([make_event(3)])  # res-1 moves on behind a's back
+    await a.append([make_event(4), make_event(5)])
+    assert statuses == ["ok", "ok", "stale", "ok"]
+    for partition, count in (("p-res-0", 2), ("p-res-1", 3)):
+        events, head = await store.read_partition(pool, partition)
+        assert [e.sequence for e in events] == list(range(1, count + 1))
+        assert verify_chain([e.record() for e in events], KEYS.keys, expected_head=head) == []
