@@ -2,12 +2,15 @@
 
 Unary cases ``unary c1/c16/c64`` (one JSON line each). One echo backend (``services.echo``,
 child process, auth on: every call carries a system-role bearer token that the backend
-verifies) and three HTTP servers in front of it, each its own child process under the same
+verifies) and four HTTP servers in front of it, each its own child process under the same
 uvicorn settings (one worker, ``--loop`` loop, httptools, no access log):
 
 * ``hand``: a hand-written Starlette handler for ``POST /v1/echo``: ``json_format`` parse,
   one ``grpc.aio`` call on a plain channel (the ``Authorization`` header forwarded),
   ``json_format.MessageToDict`` reply; what a team writes per rpc;
+* ``hand_mesh``: the same handler calling through the mesh client (discovery, balancing,
+  breaker, retry budget, metrics), as a hand-written hop inside this mesh would; the gateway
+  against it (``ratio_to_hand_via_mesh``) is the cost of generic transcoding alone;
 * ``gateway``: ``gateway_rest.app`` (route table from the ``google.api.http`` annotations,
   transcoding, mesh client with discovery, balancing and breakers, metrics, tracing hooks);
   the backend is found through an in-memory registry holding its address;
@@ -96,8 +99,13 @@ def _stop(procs: list[subprocess.Popen[str]]) -> None:
 # -- the three HTTP servers -----------------------------------------------------------------
 
 
-def _hand_app(backend: str) -> Any:
-    """The hand-written REST hop: what a team writes for one rpc, with the usual care."""
+def _hand_app(backend: str, *, via_mesh: bool = False) -> Any:
+    """The hand-written REST hop: what a team writes for one rpc, with the usual care.
+
+    ``via_mesh``: the same handler calling through the mesh client (discovery, balancing,
+    breaker, retry budget, metrics), as a hand-written hop inside this mesh would; it
+    isolates what generic transcoding costs from what the mesh client costs.
+    """
     import grpc
     from google.protobuf import json_format
     from grpc import aio
@@ -113,10 +121,26 @@ def _hand_app(backend: str) -> Any:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        channel = aio.insecure_channel(backend)
-        stub["echo"] = pb_grpc.EchoServiceStub(channel)
+        if not via_mesh:
+            channel = aio.insecure_channel(backend)
+            stub["echo"] = pb_grpc.EchoServiceStub(channel)
+            yield
+            await channel.close()
+            return
+        from mesh.client import MeshClient
+        from mesh.registry import InMemoryRegistry, InstanceRecord
+
+        registry = InMemoryRegistry()
+        await registry.register(
+            InstanceRecord(service=ECHO, instance_id="echo-0", address=backend), ttl=3600
+        )
+        client = MeshClient(registry)
+        mesh_channel = client.channel(ECHO)
+        await mesh_channel.wait_for_endpoints(1, timeout=10)
+        stub["echo"] = pb_grpc.EchoServiceStub(mesh_channel)
         yield
-        await channel.close()
+        await client.close()
+        await registry.close()
 
     async def echo(request: Request) -> JSONResponse:
         try:
@@ -176,6 +200,7 @@ async def _serve_http(kind: str, backend: str) -> None:
 
     apps: dict[str, Callable[[], Any]] = {
         "hand": lambda: _hand_app(backend),
+        "hand_mesh": lambda: _hand_app(backend, via_mesh=True),
         "gateway": lambda: _gateway_app(backend),
         "plain": _plain_app,
     }
@@ -410,7 +435,7 @@ def _same_json(addresses: dict[str, str], token: str) -> bool:
     import httpx
 
     bodies = {}
-    for kind in ("hand", "gateway"):
+    for kind in ("hand", "hand_mesh", "gateway"):
         reply = httpx.post(
             f"http://{addresses[kind]}/v1/echo",
             content=UNARY_BODY,
@@ -418,7 +443,7 @@ def _same_json(addresses: dict[str, str], token: str) -> bool:
         )
         reply.raise_for_status()
         bodies[kind] = reply.json()
-    return bool(bodies["hand"] == bodies["gateway"])
+    return bool(bodies["hand"] == bodies["gateway"] == bodies["hand_mesh"])
 
 
 def unary_cases(
@@ -428,7 +453,7 @@ def unary_cases(
     try:
         script = _wrk_script(token, scratch)
         identical = _same_json(addresses, token)
-        kinds = ["hand", "gateway", "plain"]
+        kinds = ["hand", "hand_mesh", "gateway", "plain"]
         for kind in kinds:  # warm up: connections, caches, first-call imports
             _wrk(addresses[kind], script, 16, 1, pids[kind], pids["backend"])
         for concurrency in args.concurrency:
@@ -449,6 +474,9 @@ def unary_cases(
             ratios = [
                 g["qps"] / h["qps"] for g, h in zip(runs["gateway"], runs["hand"], strict=True)
             ]
+            to_hand_mesh = [
+                g["qps"] / h["qps"] for g, h in zip(runs["gateway"], runs["hand_mesh"], strict=True)
+            ]
             to_plain = [
                 g["qps"] / p["qps"] for g, p in zip(runs["gateway"], runs["plain"], strict=True)
             ]
@@ -463,6 +491,8 @@ def unary_cases(
                     "baseline": "hand-written Starlette + grpc.aio handler",
                     "ratio": round(statistics.median(ratios), 3),
                     "ratio_worst": round(min(ratios), 3),
+                    "ratio_to_hand_via_mesh": round(statistics.median(to_hand_mesh), 3),
+                    "ratio_to_hand_via_mesh_worst": round(min(to_hand_mesh), 3),
                     "ratio_to_plain_json": round(statistics.median(to_plain), 3),
                     "qps": round(med("gateway", "qps")),
                     "p50_ms": med("gateway", "p50_ms"),
@@ -475,6 +505,8 @@ def unary_cases(
                     "plain_json_p99_ms": med("plain", "p99_ms"),
                     "cpu_us_per_req": med("gateway", "cpu_us_per_req"),
                     "baseline_cpu_us_per_req": med("hand", "cpu_us_per_req"),
+                    "hand_via_mesh_qps": round(med("hand_mesh", "qps")),
+                    "hand_via_mesh_cpu_us_per_req": med("hand_mesh", "cpu_us_per_req"),
                     "plain_json_cpu_us_per_req": med("plain", "cpu_us_per_req"),
                     "backend_cpu_us_per_req": med("gateway", "backend_cpu_us_per_req"),
                     "baseline_backend_cpu_us_per_req": med("hand", "backend_cpu_us_per_req"),
@@ -650,7 +682,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             (backend,) = children.start("services.echo", 1)
             addresses, pids = {}, {"backend": children.procs[0].pid}
-            for kind in ("hand", "gateway", "plain"):
+            for kind in ("hand", "hand_mesh", "gateway", "plain"):
                 proc, addresses[kind] = _spawn(["--serve", kind, backend, "--loop", args.loop], env)
                 procs.append(proc)
                 pids[kind] = proc.pid
