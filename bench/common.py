@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,23 @@ def summarize(ratios: list[float]) -> dict[str, float]:
 
 def env_with(**kw: str) -> dict[str, str]:
     return dict(os.environ, **kw)
+
+
+@asynccontextmanager
+async def mesh_channel_to(address: str, service: str) -> AsyncIterator[Any]:
+    """A mesh client's channel to one known ``address`` (an in-memory registry holds it)."""
+    from mesh.client import MeshClient
+    from mesh.registry import InMemoryRegistry, InstanceRecord
+
+    registry = InMemoryRegistry()
+    await registry.register(
+        InstanceRecord(service=service, instance_id="bench-0", address=address), ttl=3600
+    )
+    client = MeshClient(registry)
+    try:
+        channel = client.channel(service)
+        await channel.wait_for_endpoints(1, timeout=10)
+        yield channel
+    finally:
+        await client.close()
+        await registry.close()

@@ -48,7 +48,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, ChildServices, dev_identity, emit, pct, state_dir
+from bench.common import ROOT, ChildServices, dev_identity, emit, mesh_channel_to, pct, state_dir
 
 ECHO = "lilo.echo.v1.EchoService"
 UNARY_BODY = '{"payload":"hello gateway"}'
@@ -127,20 +127,9 @@ def _hand_app(backend: str, *, via_mesh: bool = False) -> Any:
             yield
             await channel.close()
             return
-        from mesh.client import MeshClient
-        from mesh.registry import InMemoryRegistry, InstanceRecord
-
-        registry = InMemoryRegistry()
-        await registry.register(
-            InstanceRecord(service=ECHO, instance_id="echo-0", address=backend), ttl=3600
-        )
-        client = MeshClient(registry)
-        mesh_channel = client.channel(ECHO)
-        await mesh_channel.wait_for_endpoints(1, timeout=10)
-        stub["echo"] = pb_grpc.EchoServiceStub(mesh_channel)
-        yield
-        await client.close()
-        await registry.close()
+        async with mesh_channel_to(backend, ECHO) as mesh_channel:
+            stub["echo"] = pb_grpc.EchoServiceStub(mesh_channel)
+            yield
 
     async def echo(request: Request) -> JSONResponse:
         try:

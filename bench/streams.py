@@ -24,13 +24,14 @@ import asyncio
 import os
 import statistics
 import time
+from contextlib import AsyncExitStack
 from typing import Any
 
 from grpc import aio
 from lilo.echo.v1 import echo_service_pb2 as pb
 from lilo.echo.v1 import echo_service_pb2_grpc as pb_grpc
 
-from bench.common import ChildServices, dev_identity, emit, state_dir
+from bench.common import ChildServices, dev_identity, emit, mesh_channel_to, state_dir
 
 ECHO = "lilo.echo.v1.EchoService"
 
@@ -78,17 +79,14 @@ async def run(address: str, token: str, args: argparse.Namespace) -> None:
     raw_channel = aio.insecure_channel(address)
     raw = pb_grpc.EchoServiceStub(raw_channel)
 
-    from mesh.client import MeshClient
-    from mesh.registry import InMemoryRegistry, InstanceRecord
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(raw_channel.close)
+        channel = await stack.enter_async_context(mesh_channel_to(address, ECHO))
+        await _compare(raw, pb_grpc.EchoServiceStub(channel), md, args)
 
-    registry = InMemoryRegistry()
-    await registry.register(
-        InstanceRecord(service=ECHO, instance_id="echo-0", address=address), ttl=600
-    )
-    client = MeshClient(registry)
-    channel = client.channel(ECHO)
-    await channel.wait_for_endpoints(1, timeout=10)
-    mesh = pb_grpc.EchoServiceStub(channel)
+
+async def _compare(raw: Any, mesh: Any, md: Any, args: argparse.Namespace) -> None:
+    """Each case through both stubs, rounds alternating which side goes first."""
 
     async def timed(fn: Any, stub: Any, concurrency: int, messages: int) -> tuple[float, float]:
         cpu = time.process_time()
@@ -130,9 +128,6 @@ async def run(address: str, token: str, args: argparse.Namespace) -> None:
                     "goal_ratio": 0.9,
                 }
             )
-    await client.close()
-    await registry.close()
-    await raw_channel.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Self
@@ -237,10 +238,11 @@ class RedisProcess(_Server):
         _registry.discard(self)
 
 
-class _Topology:
+class _Topology(ABC):
     """Several processes started and stopped together; stop is always complete."""
 
     processes: list[RedisProcess]
+    ready_timeout: float
 
     def stop(self) -> None:
         for proc in reversed(self.processes):
@@ -253,8 +255,17 @@ class _Topology:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    @abstractmethod
     def start(self) -> Self:
-        raise NotImplementedError
+        """Start every process and return once the topology is usable."""
+
+    def _wait_until_each(
+        self, members: Sequence[RedisProcess], ready: Callable[[redis.Redis], bool], what: str
+    ) -> None:
+        """Wait until ``ready`` holds on every member, each through its own client."""
+        for member in members:
+            with member.client() as c:
+                _wait_for(lambda c=c: ready(c), self.ready_timeout, what)  # type: ignore[misc]
 
 
 class EmbeddedSentinelGroup(_Topology):
@@ -367,13 +378,11 @@ class EmbeddedSentinelGroup(_Topology):
             )
             self.sentinels.append(sentinel)
             self.processes.append(sentinel.start())
-        for sentinel in self.sentinels:
-            with sentinel.client() as c:
-                _wait_for(
-                    lambda c=c: self._sentinel_ready(c),  # type: ignore[misc]
-                    self.ready_timeout,
-                    "the sentinels to see the replica and each other",
-                )
+        self._wait_until_each(
+            self.sentinels,
+            self._sentinel_ready,
+            "the sentinels to see the replica and each other",
+        )
 
     def _sentinel_ready(self, c: redis.Redis) -> bool:
         replicas = c.execute_command("SENTINEL", "REPLICAS", self.master_name)
@@ -452,13 +461,7 @@ class EmbeddedRedisCluster(_Topology):
                 c.execute_command("CLUSTER", "ADDSLOTS", *slots)
                 if node is not first:
                     c.execute_command("CLUSTER", "MEET", "127.0.0.1", first.port)
-        for node in self.nodes:
-            with node.client() as c:
-                _wait_for(
-                    lambda c=c: self._node_ready(c),  # type: ignore[misc]
-                    self.ready_timeout,
-                    "the cluster to agree on all slots",
-                )
+        self._wait_until_each(self.nodes, self._node_ready, "the cluster to agree on all slots")
 
     def _node_ready(self, c: redis.Redis) -> bool:
         info = parse_info(c.execute_command("CLUSTER", "INFO"))
