@@ -316,10 +316,10 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         user_id = user.id if user is not None else None
         address = _caller_address(context)
         now = self._now()
-        limited = await self.limiter.check_login(user_id, login, address, now)
-        if not limited.allowed:
+        attempt = await self.limiter.start_login(user_id, login, address, now)
+        if not attempt.verdict.allowed:
             # Refused before the password is checked: a locked account teaches nothing.
-            raise await self._refuse(context, limited, "sign-in", user_id, address)
+            raise await self._refuse(context, attempt.verdict, "sign-in", user_id, address)
         usable = user is not None and not user.disabled
         stored = user.password_hash if user is not None and usable else None
         try:
@@ -327,10 +327,10 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
             # or disabled user costs one dummy verify, so timing does not tell them apart.
             await asyncio.to_thread(self.passwords.check, stored, request.password)
         except BadCredentials:
-            await self.limiter.login_failed(user_id, login, address, now)
+            # The attempt's failure was counted when it started.
             raise Unauthenticated(BAD_LOGIN) from None
         assert user is not None
-        await self.limiter.login_succeeded(user.id)
+        await self.limiter.login_succeeded(attempt, user.id)
         if self.passwords.needs_rehash(user.password_hash):
             new_hash = await asyncio.to_thread(self.passwords.hash, request.password)
             await self.store.set_password_hash(user.id, new_hash)
@@ -354,10 +354,12 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         if user is None or user.disabled or not user.mfa_enrolled or user.mfa_secret is None:
             await self.sessions.consume_challenge(request.challenge_token)
             raise Unauthenticated("MFA challenge is unknown or expired; sign in again")
-        limited = await self.limiter.check_mfa(user.id, now)
-        if not limited.allowed:
+        attempt = await self.limiter.start_mfa(user.id, now)
+        if not attempt.verdict.allowed:
             # Per user, across challenges: signing in again does not buy more guesses.
-            raise await self._refuse(context, limited, "MFA", user.id, _caller_address(context))
+            raise await self._refuse(
+                context, attempt.verdict, "MFA", user.id, _caller_address(context)
+            )
         secret = self.box.open(user.mfa_secret, f"mfa:{user.id}").decode()
         try:
             step = totp.verify(secret, code, now, user.mfa_last_step)
@@ -365,7 +367,6 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
             if not await self.store.use_totp_step(user.id, step):
                 raise MfaInvalid("code already used")
         except MfaInvalid:
-            await self.limiter.mfa_failed(user.id, now)
             attempts = await self.sessions.fail_challenge(request.challenge_token)
             if attempts >= self.config.max_challenge_attempts:
                 await self.sessions.consume_challenge(request.challenge_token)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -102,29 +103,48 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[FailureStore]:
         await client.aclose()
 
 
-async def test_store_returns_failures_inside_the_window(store: FailureStore) -> None:
-    await store.record("k", T0, 60, 10)
-    await store.record("k", T0 + 30, 60, 10)
-    assert sorted(await store.failures("k", T0 + 30, 60)) == [T0, T0 + 30]
+async def claim_n(store: FailureStore, key: str, n: int, t: float, limit: Limit) -> list[str]:
+    tokens = []
+    for _ in range(n):
+        claim = await store.claim(key, t, limit)
+        assert claim.token, "a claim under the limit is counted"
+        tokens.append(claim.token)
+    return tokens
+
+
+async def test_store_claims_until_the_limit_then_refuses_with_the_failures(
+    store: FailureStore,
+) -> None:
+    await claim_n(store, "k", 2, T0, LIMIT)
+    await claim_n(store, "k", 1, T0 + 30, LIMIT)
+    refused = await store.claim("k", T0 + 31, LIMIT)
+    assert refused.token == "" and refused.failures == (T0, T0, T0 + 30)
+    # Refused claims are not counted, and failures leave the window by themselves.
+    assert sorted(await store.failures("k", T0 + 31, 60)) == [T0, T0, T0 + 30]
     assert await store.failures("k", T0 + 60, 60) == [T0 + 30]
+    assert (await store.claim("k", T0 + 60, LIMIT)).token
     assert await store.failures("other", T0, 60) == []
 
 
-async def test_store_counts_simultaneous_failures_separately(store: FailureStore) -> None:
-    await store.record("k", T0, 60, 10)
-    await store.record("k", T0, 60, 10)
-    assert await store.failures("k", T0, 60) == [T0, T0]
+async def test_store_release_takes_back_one_claim(store: FailureStore) -> None:
+    first, second = await claim_n(store, "k", 2, T0, LIMIT)
+    await store.release("k", first)
+    assert await store.failures("k", T0, 60) == [T0]
+    await store.release("k", first)  # twice is harmless
+    await store.release("k", second)
+    assert await store.failures("k", T0, 60) == []
 
 
-async def test_store_keeps_only_the_newest(store: FailureStore) -> None:
-    for i in range(6):
-        await store.record("k", T0 + i, 60, 3)
-    assert sorted(await store.failures("k", T0 + 6, 60)) == [T0 + 3, T0 + 4, T0 + 5]
+async def test_concurrent_claims_never_pass_the_limit(store: FailureStore) -> None:
+    """The property the limiter exists for: 50 simultaneous guesses get exactly 3 tries."""
+    claims = await asyncio.gather(*(store.claim("k", T0, LIMIT) for _ in range(50)))
+    assert sum(1 for c in claims if c.token) == 3
+    assert len(await store.failures("k", T0, 60)) == 3
 
 
 async def test_store_clear_forgets_one_key(store: FailureStore) -> None:
-    await store.record("a", T0, 60, 10)
-    await store.record("b", T0, 60, 10)
+    await claim_n(store, "a", 1, T0, LIMIT)
+    await claim_n(store, "b", 1, T0, LIMIT)
     await store.clear("a")
     assert await store.failures("a", T0, 60) == []
     assert await store.failures("b", T0, 60) == [T0]
@@ -136,48 +156,68 @@ LIMITS = LoginLimits(account=Limit(3, 60), address=Limit(5, 120), mfa=Limit(2, 3
 
 
 async def fail_logins(limiter: LoginLimiter, n: int, user: str | None, addr: str, t: float) -> None:
+    """``n`` wrong passwords: each attempt starts (counting its failure) and never succeeds."""
     for _ in range(n):
-        assert (await limiter.check_login(user, "name", addr, t)).allowed
-        await limiter.login_failed(user, "name", addr, t)
+        assert (await limiter.start_login(user, "name", addr, t)).verdict.allowed
 
 
 async def test_account_lockout_is_bounded_by_the_window(store: FailureStore) -> None:
     limiter = LoginLimiter(store, LIMITS)
     await fail_logins(limiter, 3, "u1", "10.0.0.1", T0)
-    refused = await limiter.check_login("u1", "name", "10.0.0.2", T0 + 59)
+    refused = (await limiter.start_login("u1", "name", "10.0.0.2", T0 + 59)).verdict
     assert not refused.allowed and refused.scope == "account"
     assert refused.retry_after == pytest.approx(1.0)
-    # Refused attempts are not counted, so hammering does not extend the lockout.
+    # Refused attempts are not counted, so hammering does not extend the lockout...
     for t in range(10):
-        assert not (await limiter.check_login("u1", "name", "10.0.0.2", T0 + 50 + t)).allowed
-    assert (await limiter.check_login("u1", "name", "10.0.0.2", T0 + 60)).allowed
+        attempt = await limiter.start_login("u1", "name", "10.0.0.2", T0 + 50 + t)
+        assert not attempt.verdict.allowed and attempt.claims == ()
+    # ...and do not count against the address either.
+    assert await store.failures("address:10.0.0.2", T0 + 59, 120) == []
+    assert (await limiter.start_login("u1", "name", "10.0.0.2", T0 + 60)).verdict.allowed
 
 
 async def test_success_resets_the_account_but_not_the_address(store: FailureStore) -> None:
     limiter = LoginLimiter(store, LIMITS)
     await fail_logins(limiter, 2, "u1", "10.0.0.1", T0)
-    await limiter.login_succeeded("u1")
-    await fail_logins(limiter, 2, "u1", "10.0.0.1", T0 + 1)  # would be refused without reset
-    assert (await limiter.check_login("u1", "name", "10.0.0.1", T0 + 2)).allowed
-    await limiter.login_failed("u1", "name", "10.0.0.1", T0 + 2)  # 5th failure from addr
-    by_address = await limiter.check_login("u2", "other", "10.0.0.1", T0 + 3)
+    success = await limiter.start_login("u1", "name", "10.0.0.1", T0 + 1)
+    await limiter.login_succeeded(success, "u1")
+    assert await store.failures("account:u1", T0 + 1, 60) == []
+    # The successful attempt itself is not a failure from the address.
+    assert await store.failures("address:10.0.0.1", T0 + 1, 120) == [T0, T0]
+    await fail_logins(limiter, 3, "u1", "10.0.0.1", T0 + 1)  # would be refused without reset
+    by_address = (await limiter.start_login("u2", "other", "10.0.0.1", T0 + 3)).verdict
     assert not by_address.allowed and by_address.scope == "address"
+
+
+async def test_an_address_refusal_gives_back_the_account_claim(store: FailureStore) -> None:
+    limiter = LoginLimiter(store, LIMITS)
+    for i in range(5):
+        await fail_logins(limiter, 1, f"other-{i}", "10.0.0.1", T0)
+    refused = (await limiter.start_login("u1", "name", "10.0.0.1", T0 + 1)).verdict
+    assert not refused.allowed and refused.scope == "address"
+    assert await store.failures("account:u1", T0 + 1, 60) == []
 
 
 async def test_unknown_login_names_are_limited_by_name(store: FailureStore) -> None:
     limiter = LoginLimiter(store, LIMITS)
     await fail_logins(limiter, 3, None, "10.0.0.1", T0)
-    assert not (await limiter.check_login(None, "name", "10.0.0.9", T0)).allowed
-    assert (await limiter.check_login(None, "someone-else", "10.0.0.9", T0)).allowed
+    assert not (await limiter.start_login(None, "name", "10.0.0.9", T0)).verdict.allowed
+    assert (await limiter.start_login(None, "someone-else", "10.0.0.9", T0)).verdict.allowed
 
 
 async def test_mfa_limit_and_reset(store: FailureStore) -> None:
     limiter = LoginLimiter(store, LIMITS)
-    await limiter.mfa_failed("u1", T0)
-    await limiter.mfa_failed("u1", T0 + 1)
-    refused = await limiter.check_mfa("u1", T0 + 2)
+    assert (await limiter.start_mfa("u1", T0)).verdict.allowed
+    assert (await limiter.start_mfa("u1", T0 + 1)).verdict.allowed
+    refused = (await limiter.start_mfa("u1", T0 + 2)).verdict
     assert not refused.allowed and refused.scope == "mfa"
     assert refused.retry_after == pytest.approx(28.0)
-    assert (await limiter.check_mfa("u1", T0 + 31)).allowed
+    assert (await limiter.start_mfa("u1", T0 + 31)).verdict.allowed
     await limiter.mfa_succeeded("u1")
-    assert await store.failures("mfa:u1", T0 + 2, 30) == []
+    assert await store.failures("mfa:u1", T0 + 31, 30) == []
+
+
+async def test_concurrent_mfa_guesses_get_only_the_limit(store: FailureStore) -> None:
+    limiter = LoginLimiter(store, LIMITS)
+    attempts = await asyncio.gather(*(limiter.start_mfa("u1", T0) for _ in range(40)))
+    assert sum(a.verdict.allowed for a in attempts) == LIMITS.mfa.max_failures

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,6 +179,23 @@ async def test_totp_guessing_is_limited_across_challenges(limited: Limited) -> N
     )
     assert done.tokens.access_token
     assert totp.STEP_SECONDS <= 300  # the advance moved past the used step
+
+
+async def test_concurrent_totp_guesses_get_only_the_limit(limited: Limited) -> None:
+    """Guesses fired at once (one per challenge) are limited too: exactly ``mfa`` of them
+    reach the code check, because each claims its failure before the check."""
+    stack = limited.stack
+    await stack.add_user("prov@t", Role.HEALTH_PROVIDER, mfa=True)
+    wrong = f"{(int(stack.code('prov@t')) + 1) % 1_000_000:06d}"
+    challenges = [(await login(stack, "prov@t")).mfa_challenge.challenge_token for _ in range(12)]
+    errors = await asyncio.gather(
+        *(
+            rpc_error(stack.stub.VerifyMfa(pb.VerifyMfaRequest(challenge_token=c, code=wrong)))
+            for c in challenges
+        )
+    )
+    codes = sorted(e.code().name for e in errors)
+    assert codes == ["RESOURCE_EXHAUSTED"] * 9 + ["UNAUTHENTICATED"] * 3
 
 
 async def test_gateway_answers_429_with_retry_info(limited: Limited) -> None:
