@@ -133,9 +133,10 @@ class RedisFailureStore:
 
     async def claim(self, key: str, now: float, limit: Limit) -> Claim:
         token = _token(now)
-        args = [repr(now), repr(now - limit.window), limit.max_failures, token]
+        ttl = int(limit.window) + _GC_SLACK
         answer: Any = await self._claim(
-            keys=[_PREFIX + key], args=[*args, int(limit.window) + _GC_SLACK]
+            keys=[_PREFIX + key],
+            args=[repr(now), repr(now - limit.window), limit.max_failures, token, ttl],
         )
         if int(answer[0]) == 1:
             return Claim(token=token)
