@@ -9,6 +9,13 @@ probes against grpc.health.v1, resources, non-root, pod IP advertised to
 discovery), Service, PodDisruptionBudget, HorizontalPodAutoscaler and
 NetworkPolicy (gRPC reachable only from mesh pods). Shared: Namespace,
 ConfigMap (Redis Sentinel URL), Secret template (PostgreSQL URL, audit key).
+
+Compose runs the mesh over mTLS: a one-shot ``certs`` service (``python -m mesh.tls``)
+keeps a development CA and one certificate per identity in the ``certs`` volume, and
+every service and the gateway start after it, with ``LILO_TLS_*`` pointing there (so
+each service also reports its metrics). Kubernetes stays plaintext for now: pods are
+reached by pod IP (no name a certificate made ahead of time can carry) and kubelet's
+native gRPC probes speak plaintext; see docs/services/metrics.md "Deployments".
 """
 
 from __future__ import annotations
@@ -335,6 +342,50 @@ def gateway_objects() -> list[dict[str, Any]]:
     ]
 
 
+CERTS = "/certs"
+SERVICE_UID = 10001  # the image's user (deploy/Dockerfile)
+
+
+def compose_tls_env(identity: str, *, serves: bool) -> dict[str, str]:
+    """``LILO_TLS_*`` for a Compose service presenting ``identity``'s certificate."""
+    env = {
+        "LILO_TLS_CERT": f"{CERTS}/{identity}.pem",
+        "LILO_TLS_KEY": f"{CERTS}/{identity}.key",
+        "LILO_TLS_CA": f"{CERTS}/ca.pem",
+    }
+    if serves:
+        env["LILO_TLS_CLIENT_CA"] = f"{CERTS}/ca.pem"  # callers must present a certificate
+    return env
+
+
+def certs_service() -> dict[str, Any]:
+    """The one-shot service that writes the CA and certificates into the certs volume.
+
+    Each identity's certificate also names the host it is advertised as (the Compose
+    service name), which is the name callers verify it by."""
+    identities = [
+        spec.service_identity + ("" if spec.service_identity == spec.name else f":{spec.name}")
+        for spec in CATALOG
+    ]
+    return {
+        "image": IMAGE,
+        "build": {"context": "..", "dockerfile": "deploy/Dockerfile"},
+        # root to write into the fresh volume; the files are handed to the service user.
+        "user": "0",
+        "command": [
+            "python",
+            "-m",
+            "mesh.tls",
+            CERTS,
+            *identities,
+            "gateway",
+            "--owner",
+            str(SERVICE_UID),
+        ],
+        "volumes": [f"certs:{CERTS}"],
+    }
+
+
 def compose() -> dict[str, Any]:
     common_env = {
         "REDIS_URL": "redis://redis:6379/0",
@@ -359,11 +410,17 @@ def compose() -> dict[str, Any]:
             "volumes": ["pgdata:/var/lib/postgresql/data"],
             "healthcheck": {"test": ["CMD", "pg_isready", "-U", "lilo"], "interval": "5s"},
         },
+        "certs": certs_service(),
     }
+
+    def certs_done() -> dict[str, Any]:  # a new dict each time: YAML would alias a shared one
+        return {"certs": {"condition": "service_completed_successfully"}}
+
     for spec in CATALOG:
         depends = {
             "redis": {"condition": "service_healthy"},
             "postgres": {"condition": "service_healthy"},
+            **certs_done(),
         }
         if spec.name != "auth":
             depends["auth"] = {"condition": "service_started"}
@@ -375,20 +432,29 @@ def compose() -> dict[str, Any]:
                 **common_env,
                 "LILO_PORT": str(spec.port),
                 "LILO_ADVERTISE_HOST": spec.name,
+                **compose_tls_env(spec.service_identity, serves=True),
             },
-            "volumes": ["state:/state"],
+            "volumes": ["state:/state", f"certs:{CERTS}:ro"],
             "depends_on": depends,
             "stop_grace_period": "30s",
         }
     services["gateway"] = {
         "image": IMAGE,
         "command": ["python", "-m", "gateway_rest"],
-        "environment": {**common_env, "LILO_GATEWAY_HOST": "0.0.0.0"},
+        "environment": {
+            **common_env,
+            "LILO_GATEWAY_HOST": "0.0.0.0",
+            **compose_tls_env("gateway", serves=False),
+        },
         "ports": ["8090:8090"],
-        "depends_on": {"auth": {"condition": "service_started"}},
-        "volumes": ["state:/state"],
+        "depends_on": {"auth": {"condition": "service_started"}, **certs_done()},
+        "volumes": ["state:/state", f"certs:{CERTS}:ro"],
     }
-    return {"name": "lilo-mesh", "services": services, "volumes": {"pgdata": {}, "state": {}}}
+    return {
+        "name": "lilo-mesh",
+        "services": services,
+        "volumes": {"pgdata": {}, "state": {}, "certs": {}},
+    }
 
 
 def render() -> dict[Path, str]:

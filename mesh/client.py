@@ -44,7 +44,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from mesh import context, telemetry
 from mesh.background import raise_if_cancelling, stop_task
 from mesh.balancing import Endpoint, Picker, RingHash, make_picker
-from mesh.breaker import EndpointBreaker, OutlierConfig, OutlierDetector
+from mesh.breaker import BreakerState, EndpointBreaker, OutlierConfig, OutlierDetector
 from mesh.clock import Clock, SystemClock
 from mesh.errors import CircuitOpenError, NoEndpointsError
 from mesh.policy import MethodPolicy, method_policy
@@ -107,6 +107,17 @@ class ClientConfig:
             make_picker(name)
 
 
+@dataclass(frozen=True)
+class BreakerView:
+    """The state of the breaker a client keeps for one endpoint of one service."""
+
+    service: str
+    """Fully qualified name of the service the endpoint serves."""
+    address: str
+    state: BreakerState
+    """As ``EndpointBreaker.state`` reads it: an open breaker past its timeout is half_open."""
+
+
 class MeshClient:
     """Owns discovery watches and channels. Create, use and close it on one event loop."""
 
@@ -138,6 +149,12 @@ class MeshClient:
 
     def stub(self, stub_class: Callable[[Any], Any], service: str) -> Any:
         return stub_class(self.channel(service))
+
+    def breaker_states(self) -> list[BreakerView]:
+        """Every breaker this client keeps now, by service then address (read-only).
+
+        Endpoints that left discovery are not listed, even while their last calls run."""
+        return [view for _, ch in sorted(self._channels.items()) for view in ch.breaker_states()]
 
     async def close(self) -> None:
         for channel in list(self._channels.values()):
@@ -368,6 +385,16 @@ class ServiceChannel:
             }
             for c in sorted(self._conns.values(), key=lambda c: c.record.instance_id)
         ]
+
+    def breaker_states(self) -> list[BreakerView]:
+        """The breaker of each endpoint in discovery, by address (see ``MeshClient``)."""
+        return sorted(
+            (
+                BreakerView(self.service, c.record.address, c.breaker.state)
+                for c in self._conns.values()
+            ),
+            key=lambda view: view.address,
+        )
 
     async def wait_for_endpoints(self, count: int = 1, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Wait until at least ``count`` endpoints are in rotation (tests, start-up)."""

@@ -1,8 +1,12 @@
 """Each service reports its own gRPC metrics to the metrics service (ReportMetrics).
 
 Reads this process's Prometheus series (the same ones ``/metrics`` scrapers see),
-turns them into one cumulative sample per served service, and streams a sample
-every ``interval`` seconds over one client-streaming call. Best effort: when the
+turns them into one cumulative sample per served service, adds the states of the
+breakers the process's mesh client keeps for the endpoints it calls, and streams a
+sample every ``interval`` seconds over one client-streaming call. The latency
+histogram counts unary calls only (series labelled ``grpc_type="unary"``): a stream's
+duration is how long it stayed open, which would drown the call latencies. Request
+and error counts include streams. Best effort: when the
 metrics service is down the reporter waits and opens a new stream; it never
 slows the service it runs in. The stream carries no user token: the metrics
 service admits it by the process's mTLS certificate (a service principal, whose
@@ -16,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -26,13 +30,31 @@ from lilo.metrics.v1 import metrics_service_pb2_grpc as pb_grpc
 from prometheus_client import REGISTRY
 
 from mesh.background import raise_if_cancelling, stop_task
+from mesh.client import BreakerView, MeshClient
 
 log = logging.getLogger(__name__)
 METRICS_SERVICE = "lilo.metrics.v1.MetricsService"
+_BREAKER_STATES = {
+    "closed": pb.BREAKER_STATE_CLOSED,
+    "open": pb.BREAKER_STATE_OPEN,
+    "half_open": pb.BREAKER_STATE_HALF_OPEN,
+}
 
 
-def collect(service: str, instance_id: str, started_at: float) -> pb.ReportMetricsRequest:
-    """One cumulative sample of ``service`` from the process's Prometheus registry."""
+def breaker_statuses(breakers: Iterable[BreakerView]) -> list[pb.BreakerStatus]:
+    """Report form of a client's breakers: endpoint ``"<service>/<address>"``; the
+    instance id stays empty (the metrics service fills in the reporting instance)."""
+    return [
+        pb.BreakerStatus(endpoint=f"{b.service}/{b.address}", state=_BREAKER_STATES[b.state])
+        for b in breakers
+    ]
+
+
+def collect(
+    service: str, instance_id: str, started_at: float, breakers: Iterable[BreakerView] = ()
+) -> pb.ReportMetricsRequest:
+    """One cumulative sample of ``service`` from the process's Prometheus registry, with
+    ``breakers`` (the process's outgoing breakers) attached as they are."""
     requests = 0
     errors: dict[str, int] = {}
     bounds: list[float] = []
@@ -48,6 +70,8 @@ def collect(service: str, instance_id: str, started_at: float) -> pb.ReportMetri
                 requests += int(s.value)
                 if labels["grpc_code"] != "OK":
                     errors[labels["grpc_code"]] = errors.get(labels["grpc_code"], 0) + int(s.value)
+            elif labels.get("grpc_type", "unary") != "unary":
+                continue  # streams: in the counts above, not in the latency histogram
             elif s.name == "grpc_server_handling_seconds_bucket":
                 le = float(labels["le"])
                 if le not in bounds:
@@ -80,16 +104,22 @@ def collect(service: str, instance_id: str, started_at: float) -> pb.ReportMetri
         latency=pb.LatencyHistogram(
             upper_bounds_ms=[b * 1000 for b in sorted(finite)], counts=counts, sum_ms=total_ms
         ),
+        breakers=breaker_statuses(breakers),
     )
 
 
 class MetricsReporter:
-    """Streams samples of ``services`` to the metrics service through the mesh client."""
+    """Streams samples of ``services`` to the metrics service through the mesh client.
+
+    Every sample carries all of ``client``'s breakers: a process serving two services
+    reports the same breakers under each (both snapshots show what the process keeps).
+    """
 
     def __init__(
-        self, client: object, services: Sequence[str], instance_id: str, interval: float = 5.0
+        self, client: MeshClient, services: Sequence[str], instance_id: str, interval: float = 5.0
     ) -> None:
-        self._channel = client.channel(METRICS_SERVICE)  # type: ignore[attr-defined]
+        self._client = client
+        self._channel = client.channel(METRICS_SERVICE)
         self._stub = pb_grpc.MetricsServiceStub(self._channel)
         self._services = [s for s in services if s != METRICS_SERVICE]
         self._instance_id = instance_id
@@ -106,8 +136,9 @@ class MetricsReporter:
 
     async def _samples(self) -> AsyncIterator[pb.ReportMetricsRequest]:
         while True:
+            breakers = self._client.breaker_states()
             for service in self._services:
-                yield collect(service, self._instance_id, self._started_at)
+                yield collect(service, self._instance_id, self._started_at, breakers)
             await asyncio.sleep(self._interval)
 
     async def _run(self) -> None:

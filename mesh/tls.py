@@ -4,16 +4,23 @@ Service identity in the mesh is the certificate's common name (``crisis``,
 ``chat``, ...), checked against ``mesh.identity.rbac`` trusted callers. In
 production the certificates come from your PKI (cert-manager, SPIFFE); this
 module makes a matching set for tests and ``scripts/up`` (which runs the whole
-mesh with mTLS, see docs/identity.md "Service identity").
+mesh with mTLS, see docs/identity.md "Service identity"), and for deployments
+without a PKI: ``python -m mesh.tls DIR IDENTITY[:HOST,...] ...`` (the Compose
+file's one-shot ``certs`` service) keeps a complete, current set in DIR or makes a
+new one. The CA's key is never written: nobody can mint a certificate later.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -107,3 +114,86 @@ def certificate_identity(cert_file: str | Path) -> str:
     cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else ""
+
+
+def _current(directory: Path, wanted: Mapping[str, Sequence[str]], until: dt.datetime) -> bool:
+    """True when ``directory`` holds the CA and, for each identity, a key and a certificate
+    that the CA issued, naming every wanted host and valid past ``until``."""
+    try:
+        ca = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+        for name, hosts in wanted.items():
+            if not (directory / f"{name}.key").is_file():
+                return False
+            cert = x509.load_pem_x509_certificate((directory / f"{name}.pem").read_bytes())
+            cert.verify_directly_issued_by(ca)
+            sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            names = {str(v) for v in sans.get_values_for_type(x509.DNSName)}
+            names |= {str(v) for v in sans.get_values_for_type(x509.IPAddress)}
+            if cert.not_valid_after_utc <= until or not set(hosts) <= names:
+                return False
+    except (OSError, ValueError, TypeError, x509.ExtensionNotFound, InvalidSignature):
+        return False
+    return True
+
+
+def ensure_certificates(
+    directory: Path,
+    identities: Mapping[str, Sequence[str]],
+    *,
+    days: int = 30,
+    renew_within_days: int = 7,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Keep a current set in ``directory`` or make a new CA and every certificate.
+
+    ``identities`` maps each identity (the certificate's common name) to the extra host
+    names callers reach it by. All certificates come from one CA, so a set with one file
+    missing, foreign or expiring within ``renew_within_days`` is replaced whole (processes
+    that loaded the old CA must restart). Returns True when it made a new set.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    if _current(directory, identities, now + dt.timedelta(days=renew_within_days)):
+        return False
+    ca = DevCA(directory, days=days)
+    for name, hosts in identities.items():
+        ca.issue(name, hosts=("localhost", "127.0.0.1", *hosts))
+    return True
+
+
+def _identity(arg: str) -> tuple[str, list[str]]:
+    name, _, hosts = arg.partition(":")
+    if not name:
+        raise argparse.ArgumentTypeError(f"{arg!r}: expected IDENTITY[:HOST,...]")
+    return name, [h for h in hosts.split(",") if h]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mesh.tls",
+        description="Keep a development CA and one certificate per identity in DIR.",
+    )
+    parser.add_argument("directory", type=Path)
+    parser.add_argument(
+        "identities",
+        nargs="+",
+        type=_identity,
+        metavar="IDENTITY[:HOST,...]",
+        help="certificate common name, and host names it is reached by besides its own",
+    )
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument(
+        "--owner", type=int, help="uid to own the files (services run as another user)"
+    )
+    args = parser.parse_args(argv)
+    wanted = dict(args.identities)
+    made = ensure_certificates(args.directory, wanted, days=args.days)
+    if args.owner is not None:
+        for path in [args.directory, *args.directory.iterdir()]:
+            os.chown(path, args.owner, -1)
+    state = "made a new CA and" if made else "kept the current"
+    print(f"{state} {len(wanted)} certificates in {args.directory}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

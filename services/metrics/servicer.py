@@ -43,12 +43,10 @@ def sample_from(request: pb.ReportMetricsRequest) -> Sample:
         active_streams=request.active_streams,
         bounds_ms=tuple(request.latency.upper_bounds_ms),
         bucket_counts=tuple(request.latency.counts),
+        # A report speaks for its own instance only: whatever instance_id a breaker
+        # carries, the keeper is the reporting instance.
         breakers=tuple(
-            (
-                b.endpoint,
-                _BREAKER_NAMES.get(b.state, "closed"),
-                b.instance_id or request.instance_id,
-            )
+            (b.endpoint, _BREAKER_NAMES.get(b.state, "closed"), request.instance_id)
             for b in request.breakers
         ),
     )

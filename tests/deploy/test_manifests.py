@@ -63,3 +63,37 @@ def test_compose_names_real_redis_and_postgres() -> None:
     assert compose["services"]["redis"]["image"].startswith("redis:")
     assert compose["services"]["postgres"]["image"].startswith("postgres:")
     assert {s.name for s in CATALOG} <= set(compose["services"])
+
+
+def test_compose_runs_mtls_with_certificates_from_its_certs_service(tmp_path: Path) -> None:
+    from mesh.tls import certificate_identity
+    from mesh.tls import main as certs_main
+
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    services = compose["services"]
+    certs = services["certs"]
+    assert certs["volumes"] == ["certs:/certs"] and "certs" in compose["volumes"]
+    # Run the init step's own command against a scratch directory.
+    argv = certs["command"]
+    assert argv[:4] == ["python", "-m", "mesh.tls", "/certs"]
+    args = [str(tmp_path) if a == "/certs" else a for a in argv[3:]]
+    owner = args.index("--owner")
+    del args[owner : owner + 2]  # chown needs root; the files are what is checked here
+    assert certs_main(args) == 0
+
+    def local(path: str) -> Path:
+        assert path.startswith("/certs/")
+        return tmp_path / path.removeprefix("/certs/")
+
+    for spec in CATALOG:
+        svc = services[spec.name]
+        env = svc["environment"]
+        assert "certs:/certs:ro" in svc["volumes"]
+        assert svc["depends_on"]["certs"] == {"condition": "service_completed_successfully"}
+        assert env["LILO_TLS_CA"] == env["LILO_TLS_CLIENT_CA"] == "/certs/ca.pem"
+        # The runner refuses a certificate naming another service.
+        assert certificate_identity(local(env["LILO_TLS_CERT"])) == spec.service_identity
+        assert local(env["LILO_TLS_KEY"]).is_file()
+    gateway = services["gateway"]["environment"]
+    assert certificate_identity(local(gateway["LILO_TLS_CERT"])) == "gateway"
+    assert "LILO_TLS_CLIENT_CA" not in gateway  # it serves HTTP, it only calls over mTLS
