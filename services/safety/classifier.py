@@ -8,8 +8,10 @@ The heads are trained by ``services/safety/train.py`` and stored as plain number
   It reads the embedding followed by TF-IDF word 1-2-gram features (``ngram_features``):
   the mean-pooled embedding blurs "hang myself" and "hang the pictures", the word pairs
   do not.
-- ``level``: a 5-way head (NONE..CRITICAL). It splits urgent messages into HIGH/CRITICAL
-  and grades the others NONE/LOW/MEDIUM.
+- ``level``: a 5-way head (NONE..CRITICAL) on the same features as ``urgent``. It splits
+  urgent messages into HIGH/CRITICAL and grades the others NONE/LOW/MEDIUM. (With the
+  embedding alone it called messages with a means word, "tablets", "knife", CRITICAL too
+  often; the word pairs tell "knife block" from "knife to my throat".)
 - ``categories``: one binary head per ``CrisisCategory``.
 
 The model reads ``model_input(text)``: the rules' normalisation (typos, text-speak) with
@@ -65,7 +67,7 @@ __all__ = [
 ]
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "data" / "crisis_model.json"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the level head reads the n-gram features too
 # A category is reported when its head says at least this much.
 CATEGORY_THRESHOLD = 0.5
 
@@ -91,13 +93,13 @@ _NGRAM_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 class CrisisHeads:
     """The trained linear heads; shapes are checked by ``load_heads``.
 
-    With an empty ``ngram_vocabulary`` the urgent head reads the embedding alone.
+    With an empty ``ngram_vocabulary`` the urgent and level heads read the embedding alone.
     """
 
     urgent_coef: Floats  # (EMBEDDING_DIM + len(ngram_vocabulary),)
     urgent_intercept: float
     threshold: float
-    level_coef: Floats  # (5, EMBEDDING_DIM), rows in CrisisLevel order
+    level_coef: Floats  # (5, EMBEDDING_DIM + len(ngram_vocabulary)), CrisisLevel order
     level_intercept: Floats  # (5,)
     category_coef: Floats  # (len(CrisisCategory), EMBEDDING_DIM), rows in enum order
     category_intercept: Floats  # (len(CrisisCategory),)
@@ -154,7 +156,7 @@ def load_heads(path: Path = DEFAULT_WEIGHTS) -> CrisisHeads:
             urgent_coef=_array(raw["urgent"]["coef"], (width,), "urgent coef"),
             urgent_intercept=float(raw["urgent"]["intercept"]),
             threshold=float(raw["urgent"]["threshold"]),
-            level_coef=_array(raw["level"]["coef"], (levels, EMBEDDING_DIM), "level coef"),
+            level_coef=_array(raw["level"]["coef"], (levels, width), "level coef"),
             level_intercept=_array(raw["level"]["intercept"], (levels,), "level intercept"),
             category_coef=_array(
                 raw["categories"]["coef"], (categories, EMBEDDING_DIM), "category coef"
@@ -174,7 +176,7 @@ def decide(heads: CrisisHeads, embedding: npt.NDArray[np.floating[Any]], text: s
     x = np.asarray(embedding, dtype=np.float64)
     urgent_x = np.concatenate([x, ngram_features(text, heads.ngram_vocabulary, heads.ngram_idf)])
     p_urgent = float(_sigmoid(np.array(urgent_x @ heads.urgent_coef + heads.urgent_intercept)))
-    p_level = _softmax(heads.level_coef @ x + heads.level_intercept)
+    p_level = _softmax(heads.level_coef @ urgent_x + heads.level_intercept)
     order = list(CrisisLevel)
     if p_urgent >= heads.threshold:
         high, critical = (

@@ -1,11 +1,12 @@
 """The model detector: offline loading, the heads' decision logic, the rules+model guard,
-and its measured quality on the held-out sets (never trained on; ``holdout_v3_set.jsonl`` was
-written before the n-gram head and scored once, see docs/safety.md)."""
+and its measured quality on the held-out sets (never trained on; ``holdout_v4.jsonl`` was
+written before this round's training data and heads and scored once, see docs/safety.md)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from services.safety.train import HELD_OUT, TRAINING_SETS
 HERE = Path(__file__).parent
 HOLDOUT = HERE / "holdout_set.jsonl"
 HOLDOUT_V3 = HERE / "holdout_v3_set.jsonl"
+HOLDOUT_V4 = HERE / "holdout_v4.jsonl"
 BLIND = HERE / "blind_set.jsonl"
 URGENT = (CrisisLevel.HIGH, CrisisLevel.CRITICAL)
 
@@ -93,8 +95,9 @@ def test_tampered_weights_are_refused(tmp_path: Path) -> None:
     [
         "not json",
         json.dumps({"format": 99}),
-        json.dumps({"format": 2, "urgent": {}}),
-        json.dumps({"format": 2, "urgent": {"ngrams": [1, 2]}}),
+        json.dumps({"format": 2, "urgent": {"ngrams": []}}),  # the older layout
+        json.dumps({"format": 3, "urgent": {}}),
+        json.dumps({"format": 3, "urgent": {"ngrams": [1, 2]}}),
     ],
 )
 def test_malformed_classifier_files_are_refused(tmp_path: Path, content: str) -> None:
@@ -120,10 +123,10 @@ def test_detector_with_missing_weights_fails_on_warm_up(tmp_path: Path) -> None:
 
 def test_held_out_sets_are_not_in_the_training_pool() -> None:
     assert not {path.name for path in TRAINING_SETS} & HELD_OUT
-    assert {HOLDOUT.name, HOLDOUT_V3.name, BLIND.name} <= HELD_OUT
+    assert {HOLDOUT.name, HOLDOUT_V3.name, HOLDOUT_V4.name, BLIND.name} <= HELD_OUT
     held_out = {
         json.loads(line)["text"].strip().lower()
-        for path in (HOLDOUT, HOLDOUT_V3, BLIND)
+        for path in (HOLDOUT, HOLDOUT_V3, HOLDOUT_V4, BLIND)
         for line in path.read_text().splitlines()
         if line
     }
@@ -136,12 +139,34 @@ def test_held_out_sets_are_not_in_the_training_pool() -> None:
         assert not trained & held_out, path.name
 
 
+def _words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"\w+", text.lower()))
+
+
+def test_holdout_v4_has_no_near_duplicate_in_the_training_pool() -> None:
+    """No v4 message shares 70 % or more of its words with a training message.
+
+    (At writing time the closest pair shared 63 %: short care-home phrases recur.)"""
+    held_out = [_words(json.loads(line)["text"]) for line in HOLDOUT_V4.read_text().splitlines()]
+    trained = [
+        _words(json.loads(line)["text"])
+        for path in TRAINING_SETS
+        for line in path.read_text().splitlines()
+        if line
+    ]
+    for words in held_out:
+        closest = max(len(words & other) / len(words | other) for other in trained)
+        assert closest < 0.7, sorted(words)
+
+
 # --- the heads' decision logic (pure, synthetic weights) ------------------------------------
 
 
-def synthetic_heads(threshold: float = 0.5) -> CrisisHeads:
-    """Dimension 0 drives urgency, dimension 1 CRITICAL over HIGH, dimension 2 MEDIUM."""
-    level_coef = np.zeros((5, EMBEDDING_DIM))
+def synthetic_heads(threshold: float = 0.5, ngrams: int = 0) -> CrisisHeads:
+    """Dimension 0 drives urgency, dimension 1 CRITICAL over HIGH, dimension 2 MEDIUM.
+
+    ``ngrams`` zero columns are appended to the level head, to match a vocabulary."""
+    level_coef = np.zeros((5, EMBEDDING_DIM + ngrams))
     level_coef[4, 1] = 10.0  # CRITICAL
     level_coef[2, 2] = 10.0  # MEDIUM
     category_coef = np.zeros((len(CrisisCategory), EMBEDDING_DIM))
@@ -199,7 +224,7 @@ def test_ngram_features_match_tfidf_arithmetic() -> None:
 
 
 def test_ngram_weights_move_the_urgent_decision() -> None:
-    base = synthetic_heads()
+    base = synthetic_heads(ngrams=2)
     heads = dataclasses.replace(
         base,
         urgent_coef=np.concatenate([base.urgent_coef, [0.0, 20.0]]),
@@ -275,6 +300,9 @@ STAYS_BELOW_HIGH = [
     "did you remember your heart tablets this morning?",
     "the detective show tonight had a poisoning",
     "I'd kill for a nap",
+    # A holdout_v3 false alarm until the level head got the n-gram features and the
+    # training data got kitchen-knife talk (no v3 text was trained on).
+    "the knife block needs to go back in the locked cupboard after lunch",
 ]
 
 
@@ -303,8 +331,11 @@ def test_negations_idioms_and_questions_stay_below_high(
     [
         "my legs are killing me",
         # Seen among holdout_v3's false alarms at its one scoring:
-        "the knife block needs to go back in the locked cupboard after lunch",
         "I took two paracetamol for my headache and it's gone",
+        # Seen among holdout_v4's false alarms at its one scoring:
+        "Dad takes his blood thinner with breakfast and his statin at night",
+        "I'm off to the bridge club tonight",
+        "she overdosed on chocolate at the Christmas party",
     ],
 )
 def test_known_false_alarms(detector: RulesAndModelDetector, text: str) -> None:
@@ -316,29 +347,39 @@ def _report_on(path: Path, detector: RulesAndModelDetector) -> Any:
         return evaluate(parse_examples(handle), detector)
 
 
-@pytest.mark.parametrize("path", [HOLDOUT, HOLDOUT_V3], ids=["holdout", "holdout_v3"])
-def test_holdout_sets_are_big_enough(path: Path) -> None:
+@pytest.mark.parametrize(
+    ("path", "size", "urgent"),
+    [(HOLDOUT, 150, 50), (HOLDOUT_V3, 150, 50), (HOLDOUT_V4, 300, 100)],
+    ids=["holdout", "holdout_v3", "holdout_v4"],
+)
+def test_holdout_sets_are_big_enough(path: Path, size: int, urgent: int) -> None:
     examples = parse_examples(path.read_text(encoding="utf-8").splitlines())
-    assert len(examples) >= 150
-    assert sum(1 for ex in examples if ex.level in URGENT) >= 50
+    assert len(examples) >= size
+    assert sum(1 for ex in examples if ex.level in URGENT) >= urgent
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="target not reached on holdout_v3: recall 0.927, precision 0.729 (docs/safety.md)",
+    reason="target not reached on holdout_v4: recall 0.935, precision 0.714 (docs/safety.md)",
 )
-def test_targets_on_the_holdout_v3_set(detector: RulesAndModelDetector) -> None:
-    report = _report_on(HOLDOUT_V3, detector)
+def test_targets_on_the_holdout_v4_set(detector: RulesAndModelDetector) -> None:
+    report = _report_on(HOLDOUT_V4, detector)
     assert report.urgent.recall >= 0.97, format_report(report)
     assert report.urgent.precision >= 0.85, format_report(report)
 
 
-# Regression floors: the figures measured with the n-gram urgent head, rounded down
-# (holdout 56/60 found at P 0.727, blind 39/40 at P 0.830, holdout_v3 51/55 at P 0.729).
+# Regression floors: the figures measured with this round's heads (level head on n-grams,
+# 272 new training messages), rounded down: holdout 56/60 found at P 0.778, blind 39/40
+# at P 0.886, holdout_v3 52/55 at P 0.765, holdout_v4 115/123 at P 0.714.
 @pytest.mark.parametrize(
     ("path", "min_recall", "min_precision"),
-    [(HOLDOUT, 0.93, 0.72), (BLIND, 0.97, 0.82), (HOLDOUT_V3, 0.92, 0.72)],
-    ids=["holdout", "blind", "holdout_v3"],
+    [
+        (HOLDOUT, 0.93, 0.77),
+        (BLIND, 0.97, 0.88),
+        (HOLDOUT_V3, 0.94, 0.76),
+        (HOLDOUT_V4, 0.93, 0.71),
+    ],
+    ids=["holdout", "blind", "holdout_v3", "holdout_v4"],
 )
 def test_no_regression_on_held_out_sets(
     detector: RulesAndModelDetector, path: Path, min_recall: float, min_precision: float
