@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -146,6 +147,8 @@ async def worker(args: argparse.Namespace) -> None:
 
     tasks = [asyncio.ensure_future(subscribe_one()) for _ in range(args.n)]
     tasks += [asyncio.ensure_future(watch_one()) for _ in range(args.n)]
+    if not args.default_gc:
+        freeze_gc()
     print("READY", flush=True)
     while True:
         command = (await asyncio.to_thread(sys.stdin.readline)).strip()
@@ -269,13 +272,24 @@ class Workers:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time used so far by the processes ``pids`` (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
+    """CPU time used so far by the processes ``pids``, all their threads (Linux /proc).
+
+    From ``schedstat`` (nanoseconds) rather than ``stat`` (10 ms ticks), so that the CPU
+    of one trigger, a few milliseconds, can be told apart.
+    """
     total = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def freeze_gc() -> None:
+    """What ``services.crisis.__main__.tune_gc`` does, for the bench's client processes."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, *gc.get_threshold()[1:])
 
 
 def split(n: int, parts: int) -> list[int]:
@@ -290,6 +304,7 @@ async def run_case(
     resident_token: str,
     staff_token: str,
     crisis_pids: list[int],
+    safety_pids: list[int],
 ) -> None:
     import asyncpg
     import redis.asyncio as aioredis
@@ -313,6 +328,9 @@ async def run_case(
     sizes = split(n, args.clients)
     sent: dict[str, float] = {}
     call_ms: list[float] = []
+    # CPU seconds spent between a trigger and its delivery to every watcher, by trigger
+    # kind and process group (the idle gaps in between are not counted).
+    cpu: dict[str, dict[str, float]] = {"alert": {}, "baseline": {}}
     lost = 0
     try:
         await workers.start(
@@ -324,6 +342,7 @@ async def run_case(
                 str(cursor),
                 "--instances",
                 str(args.instances),
+                *(["--default-gc"] if args.default_gc else []),
             ],
             dict(os.environ, LILO_BENCH_TOKEN=staff_token),  # not on a command line
         )
@@ -370,17 +389,27 @@ async def run_case(
         call_ms.clear()
 
         cpu_before = cpu_seconds(crisis_pids)
+        groups = {
+            "crisis": crisis_pids,
+            "safety": safety_pids,
+            "clients": [proc.pid for proc in workers.procs],
+        }
         rounds: list[tuple[list[float], list[float]]] = []
         firsts: list[float] = []  # per alert: its first watcher (the create path alone)
         for _ in range(args.rounds):
             keys: dict[str, list[str]] = {"alert": [], "baseline": []}
             for _ in range(args.alerts):
                 for name, trigger in (("baseline", baseline), ("alert", alert)):
+                    used = {group: cpu_seconds(pids) for group, pids in groups.items()}
                     key = await trigger()
                     keys[name].append(key)
                     if not await workers.delivered(key, args.timeout):
                         lost += 1
                         print(f"late: {name} {key}", file=sys.stderr)
+                    for group, pids in groups.items():
+                        cpu[name][group] = (
+                            cpu[name].get(group, 0.0) + cpu_seconds(pids) - used[group]
+                        )
                     await asyncio.sleep(args.gap)  # spacing, not synchronisation
             got = await workers.receipts()
             by_key: dict[str, list[float]] = {}
@@ -403,6 +432,14 @@ async def run_case(
     alerts = [ms for a, _ in rounds for ms in a]
     base = [ms for _, b in rounds for ms in b]
     round_p99 = [pct(a, 99) for a, _ in rounds]
+    triggers = int(args.alerts) * int(args.rounds)
+
+    def per_alert_ms(kind: str, group: str) -> float:
+        return round(cpu[kind].get(group, 0.0) / triggers * 1000, 2)
+
+    def per_delivery_us(kind: str, group: str) -> float:
+        return round(cpu[kind].get(group, 0.0) / (triggers * n) * 1e6, 1)
+
     record: dict[str, Any] = {
         "bench": "crisis",
         "case": f"watchers n{n}",
@@ -419,6 +456,13 @@ async def run_case(
         "first_watcher_p50_ms": round(pct(firsts, 50), 2),
         "screen_call_p50_ms": round(pct(call_ms, 50), 2),
         "crisis_cpu_us_per_delivery": round(crisis_cpu / max(1, len(alerts)) * 1e6, 1),
+        # Per trigger, from the trigger to its last delivery (see `cpu` above): where the
+        # machine's two cores go. Clients = the watcher processes (gRPC streams for an
+        # alert, Redis subscriptions for the baseline).
+        "cpu_ms_per_alert": {g: per_alert_ms("alert", g) for g in groups},
+        "cpu_ms_per_baseline_publish": {g: per_alert_ms("baseline", g) for g in groups},
+        "client_cpu_us_per_delivery": per_delivery_us("alert", "clients"),
+        "baseline_client_cpu_us_per_delivery": per_delivery_us("baseline", "clients"),
         "deliveries": len(alerts),
         "expected_deliveries": n * args.alerts * args.rounds,
         "late_over_timeout": lost,
@@ -428,6 +472,7 @@ async def run_case(
         "alerts_per_round": args.alerts,
         "crisis_instances": args.instances,
         "client_processes": len(sizes),
+        "client_gc": "default" if args.default_gc else "frozen, young threshold 10000",
     }
     if workers.failures:
         record["worker_failures"] = workers.failures[:3]
@@ -438,10 +483,14 @@ async def run_case(
 
 
 async def run(
-    args: argparse.Namespace, urls: dict[str, str], tokens: tuple[str, str], pids: list[int]
+    args: argparse.Namespace,
+    urls: dict[str, str],
+    tokens: tuple[str, str],
+    crisis_pids: list[int],
+    safety_pids: list[int],
 ) -> None:
     for n in args.watchers:
-        await run_case(n, args, urls, *tokens, pids)
+        await run_case(n, args, urls, *tokens, crisis_pids, safety_pids)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -460,6 +509,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument(
         "--no-fsync", action="store_true", help="PostgreSQL without durable commits (diagnosis)"
+    )
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="leave the client processes' garbage collector as CPython sets it",
     )
     # worker mode (internal)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -494,9 +548,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         children.start("services.safety", 1)
         children.start("services.crisis", args.instances)
+        safety_pids = [children.procs[0].pid]
         crisis_pids = [proc.pid for proc in children.procs[1:]]
         urls = {"redis": redis_server.url, "db": postgres.url}
-        asyncio.run(run(args, urls, (resident_token, staff_token), crisis_pids))
+        asyncio.run(run(args, urls, (resident_token, staff_token), crisis_pids, safety_pids))
     finally:
         children.stop()
         postgres.stop()
