@@ -14,7 +14,7 @@ Fairness: one connection each to the same server process; rounds alternate which
 goes first. ``client_cpu_us_per_msg`` is this process's CPU time per message (the
 client runs alone here), steadier than msgs/s when the shared machine is busy. Streams
 carry ``min(--messages, --total // N)`` messages each, so c100 stays within the time
-budget.
+budget; a single stream carries half that over at least 24 rounds (see ``_compare``).
 """
 
 from __future__ import annotations
@@ -96,12 +96,18 @@ async def _compare(raw: Any, mesh: Any, md: Any, args: argparse.Namespace) -> No
     for name, fn in (("server-stream", server_stream), ("bidi", bidi)):
         for concurrency in args.concurrency:
             messages = max(1, min(args.messages, args.total // concurrency))
+            rounds = args.rounds
+            if concurrency == 1:
+                # One stream waits on the server for every message, so its rate swings
+                # +-30% a round with whatever else the two cores run (a raw-vs-raw run
+                # gives medians of 0.95-1.07 over 11 rounds). The same messages in twice
+                # as many, half as long rounds narrow the median about 1.5x; an even
+                # count lets each side go first equally often.
+                messages = max(1, messages // 2)
+                rounds = max(args.rounds, 24)
             await fn(raw, md, concurrency, messages // 10)  # warm up both paths
             await fn(mesh, md, concurrency, messages // 10)
             raws, meshes, raw_cpu, mesh_cpu = [], [], [], []
-            # One stream is short and swings +-30% with whatever else the two cores run:
-            # more (cheap) rounds there, so the median ratio says more than the noise.
-            rounds = args.rounds if concurrency > 1 else max(args.rounds, 11)
             for round_no in range(rounds):
                 sides = [("raw", raw), ("mesh", mesh)]
                 if round_no % 2:

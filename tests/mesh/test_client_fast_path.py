@@ -2,15 +2,18 @@
 
 Covers: grpc_client_* series built at scrape time from plain counters, the breaker's
 skip-pybreaker success path, the outlier detector's lazy success path and its
-``next_return_at``, pass-through server streams accounted for by a done callback, and
-CLIENT spans made by the mesh on channels that carry no OpenTelemetry interceptor.
+``next_return_at``, pass-through server streams accounted for by a done callback,
+CLIENT spans made by the mesh on channels that carry no OpenTelemetry interceptor, and
+streams that run no mesh code per message (all bookkeeping is per stream).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -21,6 +24,7 @@ from lilo.echo.v1 import echo_service_pb2 as pb
 from lilo.echo.v1 import echo_service_pb2_grpc as pb_grpc
 from prometheus_client import generate_latest
 
+from mesh import client as mesh_client
 from mesh import telemetry
 from mesh.breaker import EndpointBreaker, OutlierConfig, OutlierDetector
 from mesh.client import MeshClient
@@ -161,3 +165,74 @@ async def test_mesh_channels_carry_no_otel_interceptor(stack: AsyncExitStack) ->
     # The OpenTelemetry interceptor would make grpc wrap every call in an extra task.
     assert not conn.channel._unary_unary_interceptors
     assert not conn.channel._stream_stream_interceptors
+
+
+async def calls_from_mesh_client(
+    consume: Callable[[int], Awaitable[int]], count: int
+) -> Counter[str]:
+    """Python functions run in or called from ``mesh/client.py`` (and builtins it calls)
+    while ``consume(count)`` streams ``count`` messages; a generator's resumption counts
+    as a call. Counting calls, not time, makes per-message work visible on a busy box."""
+    here = mesh_client.__file__
+    seen: Counter[str] = Counter()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            caller = frame.f_back
+            if frame.f_code.co_filename == here or (
+                caller is not None and caller.f_code.co_filename == here
+            ):
+                seen[frame.f_code.co_name] += 1
+        elif event == "c_call" and frame.f_code.co_filename == here:
+            seen[getattr(arg, "__name__", repr(arg))] += 1
+
+    sys.setprofile(profile)
+    try:
+        assert await consume(count) == count
+    finally:
+        sys.setprofile(None)
+    return seen
+
+
+def per_message(few: Counter[str], many: Counter[str], extra: int) -> set[str]:
+    """Names whose call count grew with the message count (at least every other message:
+    one-off work such as a health update landing during one run stays below that)."""
+    return {name for name in many if many[name] - few[name] >= extra // 2}
+
+
+async def test_resumable_server_stream_runs_no_mesh_bookkeeping_per_message(
+    stack: AsyncExitStack,
+) -> None:
+    stub, _ = await echo_stub(stack)
+
+    async def consume(count: int) -> int:
+        stream = stub.EchoStream(pb.EchoStreamRequest(payload="p", count=count))
+        return len([m async for m in stream])
+
+    await consume(3)  # first-use work (multicallables, snapshot) out of the way
+    few = await calls_from_mesh_client(consume, 20)
+    many = await calls_from_mesh_client(consume, 220)
+    # Per message: the stream's own generator (the one layer raw grpc.aio has too) and
+    # grpc's read. Cursors, metrics, spans and the picker are per stream.
+    assert per_message(few, many, 200) == {"_run", "_read"}
+
+
+async def test_bidi_stream_runs_no_mesh_code_per_message(stack: AsyncExitStack) -> None:
+    stub, _ = await echo_stub(stack)
+
+    async def consume(count: int) -> int:
+        call = stub.EchoBidi()
+        got = 0
+        for _ in range(count):
+            await call.write(pb.EchoBidiRequest(payload="p"))
+            await call.read()
+            got += 1
+        await call.done_writing()
+        assert await call.code() == grpc.StatusCode.OK
+        return got
+
+    await consume(3)
+    few = await calls_from_mesh_client(consume, 20)
+    many = await calls_from_mesh_client(consume, 220)
+    assert many["stream_started"] == 1  # the profile saw the mesh's side of the call
+    assert per_message(few, many, 200) == set()
