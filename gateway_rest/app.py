@@ -48,6 +48,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -199,7 +200,9 @@ class Gateway:
         """Streams in flight (for tests and debugging: their queues are bounded)."""
         self.services = sorted({r.service for r in table.routes})
         self._openapi: dict[str, Any] | None = None
-        self._callables: dict[tuple[str, GrpcRoute], Any] = {}
+        # By (kind, gRPC path): a route's response type follows from its rpc, and a string
+        # key hashes in nanoseconds where the Route dataclass hashes its whole template.
+        self._callables: dict[tuple[str, str], Any] = {}
 
     @property
     def mesh(self) -> MeshClient:
@@ -220,13 +223,16 @@ class Gateway:
         return self._callable("unary_stream", route)
 
     def _callable(self, kind: str, route: GrpcRoute) -> Any:
-        key = (kind, route)
+        key = (kind, route.grpc_path)
         found = self._callables.get(key)
         if found is None:
             found = getattr(self.mesh.channel(route.service), kind)(
                 route.grpc_path,
                 request_serializer=_serialize,
                 response_deserializer=message_class(route.response_type).FromString,
+                # As generated stubs do: each endpoint's channel registers the method once,
+                # so grpc core does not intern the method path again on every call.
+                _registered_method=True,
             )
             self._callables[key] = found
         return found
@@ -318,7 +324,7 @@ def _trace_context(headers: Mapping[str, str]) -> contextlib.AbstractContextMana
     continues that trace in the ``traceparent`` it sends. ``headers`` has lower-case names.
     A request with none of the propagator's headers has no context to continue: nothing is
     attached (extracting and attaching an empty context costs microseconds per request)."""
-    if not any(name in headers for name in _propagated_headers()):
+    if _propagated_headers().isdisjoint(headers):
         return _NO_TRACE_CONTEXT
     return _attached(headers)
 
@@ -379,29 +385,100 @@ async def _read_body(receive: Receive) -> bytes | None:
 _JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+def _c_json_encoder() -> Callable[[Any], list[str]] | None:
+    """The C encoder behind ``_JSON_ENCODER``, called directly: ``JSONEncoder.encode`` spends
+    more time in its Python wrapper than the C part spends encoding a small reply. No
+    circular-reference markers: the content is a tree built from a protobuf message. None
+    (use ``_JSON_ENCODER``) when this Python has no C encoder or it disagrees on a sample."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover  (CPython always has it)
+        return None
+    enc = _JSON_ENCODER
+    try:
+        encode = make(
+            None,
+            enc.default,
+            json.encoder.encode_basestring,
+            None,
+            enc.key_separator,
+            enc.item_separator,
+            False,  # sort_keys
+            False,  # skipkeys
+            False,  # allow_nan
+        )
+        sample = {"a": [1, 2.5, None, True, "é\n"], "b": {"c": ""}}
+        if "".join(encode(sample, 0)) != enc.encode(sample):  # pragma: no cover
+            return None
+    except Exception:  # pragma: no cover  (a Python whose C encoder takes other arguments)
+        return None
+
+    def run(content: Any) -> list[str]:
+        return encode(content, 0)  # type: ignore[no-any-return]
+
+    return run
+
+
+_C_JSON = _c_json_encoder()
+
+
 def _json_bytes(content: Any) -> bytes:
-    return _JSON_ENCODER.encode(content).encode("utf-8")
+    if _C_JSON is not None:
+        return "".join(_C_JSON(content)).encode("utf-8")
+    return _JSON_ENCODER.encode(content).encode("utf-8")  # pragma: no cover
 
 
-async def _send_json(send: Send, content: Any, extra: list[tuple[str, str]]) -> None:
-    body = _json_bytes(content)
-    headers = [
-        (b"content-length", str(len(body)).encode("latin-1")),
-        (b"content-type", b"application/json"),
-    ]
-    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+class _Exchange:
+    """One HTTP request's answer as the outer middleware sees it: every response carries the
+    correlation id header, and the status sent is kept for the metrics.
+
+    Responses sent as Starlette ``Response`` objects go through ``send`` (it adds the header);
+    the unary success path builds its headers with ``send_json`` and writes straight to the
+    server's ``send``, one wrapper less per message on the path almost every request takes.
+    ``tag=False``: the header is added further out (an exchange inside the middleware's).
+    """
+
+    __slots__ = ("_send", "_tags", "cid", "sent", "status")
+
+    def __init__(self, send: Send, cid: str, *, tag: bool = True) -> None:
+        self._send = send
+        self.cid = cid
+        self._tags = [(_CORRELATION_BYTES, cid.encode("latin-1"))] if tag else []
+        self.status = 500
+        self.sent = False
+
+    async def send(self, message: AsgiMessage) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.sent = True
+            if self._tags:
+                message = {**message, "headers": [*message.get("headers", ()), *self._tags]}
+        await self._send(message)
+
+    async def send_json(self, content: Any, extra: list[tuple[str, str]]) -> None:
+        """A 200 with ``content`` as its JSON body and the ``extra`` headers."""
+        body = _json_bytes(content)
+        headers = [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+        if extra:
+            headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+        headers += self._tags
+        self.status = 200
+        self.sent = True
+        send = self._send
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
-async def _handle_http(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
-    response = await _call_rpc(gw, _HttpRequest(scope), receive, send)
+async def _handle_http(gw: Gateway, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
+    response = await _call_rpc(gw, _HttpRequest(scope), receive, exchange)
     if response is not None:
-        await response(scope, receive, send)
+        await response(scope, receive, exchange.send)
 
 
 async def _call_rpc(
-    gw: Gateway, request: _HttpRequest, receive: Receive, send: Send
+    gw: Gateway, request: _HttpRequest, receive: Receive, exchange: _Exchange
 ) -> Response | None:
     """Serve one HTTP request by its rpc. Returns the response to send, or None when the
     reply has been sent already (the unary success path) or the client is gone."""
@@ -447,7 +524,7 @@ async def _call_rpc(
         metadata = request_metadata(
             request.header_pairs,
             peer=request.client_host,
-            correlation=_state(request.scope)["correlation_id"],
+            correlation=exchange.cid,
             access_token=access_token,
         )
     except TranscodeError as exc:
@@ -464,7 +541,7 @@ async def _call_rpc(
                 )
                 return resp
         extra = response_headers(await call.initial_metadata(), await call.trailing_metadata())
-        await _send_json(send, response_to_json(route, reply), extra)
+        await exchange.send_json(response_to_json(route, reply), extra)
         return None
     # Server stream: no default deadline (a watch lives as long as its client wants).
     timeout = gw.config.cap_timeout(requested) if requested is not None else None
@@ -686,6 +763,7 @@ class _WsSession:
             self.route.grpc_path,
             request_serializer=_serialize,
             response_deserializer=response_cls.FromString,
+            _registered_method=True,  # as in Gateway._callable
         )
         try:
             call = factory(first if first is not None else self._requests(), metadata=metadata)
@@ -754,9 +832,7 @@ class _GatewayMiddleware:
         self.app = app
         self.gw = gw
         self.own_paths = own_paths
-        # Resolving a labelled series costs microseconds: once per label set.
-        self._counters: dict[tuple[str, str, str], Any] = {}
-        self._timers: dict[tuple[str, str], Any] = {}
+        self._stats: dict[tuple[str, str], metrics.RouteStats] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -766,50 +842,50 @@ class _GatewayMiddleware:
         for name, value in scope["headers"]:
             if name.lower() == _CORRELATION_BYTES:
                 given = value.decode("latin-1")  # the last one, as before
-        cid = correlation_id(given, self.gw.new_id)
+        exchange = _Exchange(send, correlation_id(given, self.gw.new_id))
         state = _state(scope)
-        state["correlation_id"] = cid
+        state["correlation_id"] = exchange.cid
         started = time.perf_counter()
-        status_holder = {"code": 500, "sent": False}
-        cid_header = (_CORRELATION_BYTES, cid.encode())
-
-        async def send_wrapper(message: AsgiMessage) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["code"] = message["status"]
-                status_holder["sent"] = True
-                raw = list(message.get("headers", []))
-                raw.append(cid_header)
-                message = {**message, "headers": raw}
-            await send(message)
-
         try:
             if scope["path"] in self.own_paths or scope.get("root_path"):
-                await self.app(scope, receive, send_wrapper)
+                await self.app(scope, receive, exchange.send)
             else:
-                await _handle_http(self.gw, scope, receive, send_wrapper)
+                await _handle_http(self.gw, scope, receive, exchange)
         except Exception:
             ref = uuid.uuid4().hex[:12]
             log.exception("unexpected error (ref %s) on %s %s", ref, scope["method"], scope["path"])
             metrics.unexpected_errors.inc()
-            if not status_holder["sent"]:
+            if not exchange.sent:
                 body = status_json(code_pb2.INTERNAL, f"internal error (ref {ref})")
-                await JSONResponse(body, status_code=500)(scope, receive, send_wrapper)
+                await JSONResponse(body, status_code=500)(scope, receive, exchange.send)
         finally:
-            method, route = scope["method"], state.get("route", "unmatched")
-            code = str(status_holder["code"])
-            counter = self._counters.get((method, route, code))
-            if counter is None:
-                counter = self._counters[(method, route, code)] = metrics.http_requests.labels(
-                    method, route, code
-                )
-            counter.inc()
-            timer = self._timers.get((method, route))
-            if timer is None:
-                timer = self._timers[(method, route)] = metrics.http_seconds.labels(method, route)
-            timer.observe(time.perf_counter() - started)
+            route = state.get("route", "unmatched")
+            self._observe(scope["method"], route, exchange.status, started)
+
+    def _observe(self, method: str, route: str, status: int, started: float) -> None:
+        stats = self._stats.get((method, route))
+        if stats is None:
+            stats = self._stats[(method, route)] = metrics.route_stats(method, route)
+        stats.record(status, time.perf_counter() - started)
 
 
 # -- the app -------------------------------------------------------------------------------
+
+
+class _GatewayStarlette(Starlette):
+    """Starlette without its outermost ``ServerErrorMiddleware``.
+
+    ``_GatewayMiddleware`` answers every exception from the layers under it with a JSON 500
+    and a reference id, so that middleware never sees one; leaving it out saves a wrapper
+    around every request and every message sent. Anything raised above the gateway
+    middleware (CORS, when configured) still reaches the ASGI server, which answers 500.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if isinstance(stack, ServerErrorMiddleware):
+            return stack.app
+        return stack  # pragma: no cover  (a Starlette that builds its stack differently)
 
 
 def create_app(
@@ -885,7 +961,14 @@ def create_app(
         if scope["type"] == "websocket":
             await _handle_ws(gw, WebSocket(scope, receive, send))
             return
-        await _handle_http(gw, scope, receive, send)
+        # Reached through the router (a root path is set): the gateway middleware, further
+        # out, has chosen the correlation id and adds its header.
+        cid = _state(scope).get("correlation_id")
+        if cid is None:  # pragma: no cover  (the gateway middleware always sets it)
+            exchange = _Exchange(send, correlation_id(None, gw.new_id))
+        else:
+            exchange = _Exchange(send, cid, tag=False)
+        await _handle_http(gw, scope, receive, exchange)
 
     routes: list[Any] = [
         Route("/health", named("/health", ready)),
@@ -920,6 +1003,6 @@ def create_app(
         )
     own_paths = frozenset(r.path for r in routes if isinstance(r, Route))
     middleware.append(Middleware(_GatewayMiddleware, gw=gw, own_paths=own_paths))
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = _GatewayStarlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.gateway = gw
     return app

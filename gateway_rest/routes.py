@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
 from google.api import annotations_pb2, http_pb2
@@ -103,12 +104,14 @@ class Route:
         """``package.Service.Method``, for messages and logs."""
         return f"{self.service}.{self.method}"
 
-    @property
+    # Read on every request: computed once (a frozen dataclass still has a __dict__ that
+    # cached_property fills; equality and hashing ignore it).
+    @cached_property
     def grpc_path(self) -> str:
         """The gRPC method path, ``/package.Service/Method``."""
         return f"/{self.service}/{self.method}"
 
-    @property
+    @cached_property
     def template_fields(self) -> frozenset[str]:
         """Field paths (original names, dotted) bound by the path template."""
         return frozenset(v.field_path for v in self.template.variables)
@@ -300,6 +303,30 @@ class RouteTable:
                 exact.setdefault(literal_key, []).append(route)
         self._exact = {key: tuple(routes) for key, routes in exact.items()}
         self._candidates: dict[tuple[str | None, int], tuple[Route, ...]] = {}
+        self._fixed = self._fixed_paths()
+
+    def _fixed_paths(self) -> dict[tuple[str, str | bytes], RouteMatch]:
+        """``match`` results for the literal-only templates, by (method, path as written).
+
+        Most REST calls name such a path verbatim (``POST /v1/echo``); looking the raw path
+        up skips splitting and normalising it. Each entry is what ``match`` itself returns
+        for that input (computed here by the general path), so the shortcut cannot change a
+        result; other spellings of the same path (escapes, a lower-case method) still take
+        the general path, and the table's size is fixed by the routes, not by clients.
+        """
+        fixed: dict[tuple[str, str | bytes], RouteMatch] = {}
+        for route in self._routes:
+            if route.http_method == "*" or route.template.variables:
+                continue
+            path = route.template.source
+            try:
+                found = self._match(route.http_method, path)
+            except (RouteNotFound, MethodNotAllowed):  # pragma: no cover  (a literal matches)
+                continue
+            if found.route is route:
+                fixed[(route.http_method, path)] = found
+                fixed[(route.http_method, path.encode("utf-8"))] = found
+        return fixed
 
     def _candidates_for(self, verb: str | None, count: int) -> tuple[Route, ...]:
         """Routes (in precedence order) whose template can match a path of ``count``
@@ -358,6 +385,12 @@ class RouteTable:
         Raises ``RouteNotFound``, ``MethodNotAllowed``, or ``TranscodeError`` when the chosen
         route's variables are not decodable (bad escape, not UTF-8).
         """
+        found = self._fixed.get((http_method, path))
+        if found is not None:
+            return found
+        return self._match(http_method, path)
+
+    def _match(self, http_method: str, path: str | bytes) -> RouteMatch:
         method = http_method.upper()
         request = split_request_path(path)
         key: tuple[str | None, tuple[str, ...]]

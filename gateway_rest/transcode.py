@@ -348,7 +348,6 @@ def _set_query_params(
     ignore_unknown_fields: bool,
     ignored: frozenset[str],
 ) -> None:
-    path_fields = route.template_fields
     seen: set[str] = set()
     for key, text in query:
         if key in ignored:
@@ -365,7 +364,7 @@ def _set_query_params(
                 continue
             raise TranscodeError(f"unknown query parameter {key!r}: no such field", key)
         proto_path = ".".join(fd.name for fd in chain)
-        for bound in path_fields:
+        for bound in route.template_fields:
             if (
                 proto_path == bound
                 or bound.startswith(proto_path + ".")
@@ -415,11 +414,13 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise TranscodeError(f"request body repeats the JSON key {key!r}", key)
-        out[key] = value
+    out = dict(pairs)  # in C; a repeated key shows as a shorter dict
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise TranscodeError(f"request body repeats the JSON key {key!r}", key)
+            seen.add(key)
     return out
 
 
