@@ -94,7 +94,11 @@ class AccessController(Protocol):
 
 
 class AuditSink(Protocol):
-    """Writes audit records; a raise means the record was NOT stored."""
+    """Writes audit records; a raise means the record was NOT stored.
+
+    A sink may also offer ``begin_call`` (same arguments, not a coroutine) returning a
+    future that resolves as ``record_call`` returns: PHI calls then cost no extra task.
+    """
 
     async def record_call(
         self, policy: MethodPolicy, principal: Any, request: Any, *, allowed: bool, reason: str
@@ -105,6 +109,8 @@ class MeshServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, access: AccessController, audit: AuditSink | None = None) -> None:
         self._access = access
         self._audit = audit
+        # Optional on a sink: ``begin_call(...)`` = ``record_call`` returning a future.
+        self._begin_audit: Callable[..., Awaitable[Any]] | None = getattr(audit, "begin_call", None)
 
     async def intercept_service(
         self,
@@ -248,7 +254,13 @@ class _Stages:
             raise
         in_flight = None
         if policy.phi and owner._audit is not None:
-            write = owner._audit.record_call(policy, principal, message, allowed=True, reason="")
+            write: Awaitable[Any]
+            if owner._begin_audit is not None:  # a future: no task, no coroutine per call
+                write = owner._begin_audit(policy, principal, message, allowed=True, reason="")
+            else:
+                write = owner._audit.record_call(
+                    policy, principal, message, allowed=True, reason=""
+                )
             if _audit_alongside(policy):
                 in_flight = _AuditInFlight(write, self._path)
             else:
@@ -302,18 +314,19 @@ class _Stages:
 
 
 class _AuditInFlight:
-    """One PHI call's audit write, running as its own task so a handler can run meanwhile.
+    """One PHI call's audit write, under way while the handler runs: the sink's future
+    (``begin_call``) or a task around its ``record_call``.
 
-    The task is shielded: a caller that goes away does not stop the record of its access
-    from being written, and a failure is logged even if nobody waits for it any more.
+    It is shielded: a caller that goes away does not stop the record of its access from
+    being written, and a failure is logged even if nobody waits for it any more.
     """
 
-    def __init__(self, write: Awaitable[None], path: str) -> None:
+    def __init__(self, write: Awaitable[Any], path: str) -> None:
         self._path = path
-        self._task = asyncio.ensure_future(write)
+        self._task = asyncio.ensure_future(write)  # a future is used as it is
         self._task.add_done_callback(self._log_failure)
 
-    def _log_failure(self, task: asyncio.Future[None]) -> None:
+    def _log_failure(self, task: asyncio.Future[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.error("audit write failed for %s: %s", self._path, task.exception())
 

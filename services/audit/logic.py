@@ -7,15 +7,16 @@ them, because ``chain.canonical`` refuses floats.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mesh.errors import ConfigError
 from mesh.paging import page_size
 from mesh.status import InvalidArgument
-from services.audit.chain import GENESIS, AuditRecord
+from services.audit.chain import GENESIS, AuditRecord, canonical
 
 __all__ = [
     "MAX_APPEND",
@@ -77,6 +78,81 @@ class AuditEventData:
             "occurred_at_us": self.occurred_at_us,
             "recorded_at_us": self.recorded_at_us,
         }
+
+    def canonical_content(self) -> str:
+        """``chain.canonical(self.content())`` as text, written out directly (keys in
+        sorted order) because it runs for every record sealed; values of another type
+        than declared go through ``canonical`` itself (which refuses floats)."""
+        ints = (self.occurred_at_us, self.recorded_at_us)
+        bools = (self.phi_accessed, self.break_glass)
+        texts = (
+            self.action,
+            self.actor_role,
+            self.actor_user_id,
+            self.compliance_context,
+            self.event_type,
+            self.outcome,
+            self.resident_id,
+            self.resource,
+            self.resource_id,
+            self.trace_id,
+        )
+        context = context_json(self.additional_context)
+        if (
+            context is None
+            or any(type(v) is not int for v in ints)
+            or any(type(v) is not bool for v in bools)
+            or any(type(v) is not str for v in texts)
+        ):
+            return canonical(self.content()).decode("utf-8")
+        q = _quote
+        return (
+            f'{{"action":{q(self.action)},"actor_role":{q(self.actor_role)},'
+            f'"actor_user_id":{q(self.actor_user_id)},"additional_context":{context},'
+            f'"break_glass":{_JSON_BOOL[self.break_glass]},'
+            f'"compliance_context":{q(self.compliance_context)},'
+            f'"event_type":{q(self.event_type)},"occurred_at_us":{self.occurred_at_us},'
+            f'"outcome":{q(self.outcome)},"phi_accessed":{_JSON_BOOL[self.phi_accessed]},'
+            f'"recorded_at_us":{self.recorded_at_us},"resident_id":{q(self.resident_id)},'
+            f'"resource":{q(self.resource)},"resource_id":{q(self.resource_id)},'
+            f'"trace_id":{q(self.trace_id)}}}'
+        )
+
+    def stamped(self, recorded_at_us: int) -> AuditEventData:
+        """This event with ``recorded_at_us`` set (``dataclasses.replace``, cheaper)."""
+        return AuditEventData(
+            self.audit_id,
+            self.actor_user_id,
+            self.actor_role,
+            self.event_type,
+            self.action,
+            self.resource,
+            self.outcome,
+            self.occurred_at_us,
+            recorded_at_us,
+            self.resource_id,
+            self.resident_id,
+            self.phi_accessed,
+            self.compliance_context,
+            self.break_glass,
+            self.trace_id,
+            self.additional_context,
+        )
+
+
+_JSON_BOOL = {True: "true", False: "false"}
+#: A JSON string literal exactly as ``chain.canonical`` writes it (``ensure_ascii=False``).
+_quote: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def context_json(context: Mapping[str, str]) -> str | None:
+    """``additional_context`` as canonical JSON text (sorted keys, compact), or None when
+    a key or value is not a string (then only ``chain.canonical`` may decide)."""
+    for k, v in context.items():
+        if type(k) is not str or type(v) is not str:
+            return None
+    items = sorted(context.items())
+    return "{" + ",".join(f"{_quote(k)}:{_quote(v)}" for k, v in items) + "}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +283,8 @@ def to_us(dt: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def from_us(us: int) -> datetime:
-    from datetime import timedelta
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+def from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)

@@ -1,6 +1,6 @@
 """The asyncpg adapter for ``audit.events`` / ``audit.heads`` (SQL only; sealing is pure).
 
-``append`` seals a batch in Python (``chain.seal``) against the partition heads it knows
+``append`` seals a batch in Python (``chain`` hashes) against the partition heads it knows
 and hands the sealed rows to ``audit.append_sealed``, which locks each head row and stores
 the rows only if they continue it: one statement, one round trip, and every partition's
 chain stays linear however many writer processes there are (see migrations/0002).
@@ -16,8 +16,15 @@ from typing import Any
 
 import asyncpg
 
-from services.audit.chain import GENESIS, ChainHead, seal
-from services.audit.logic import AuditEventData, KeyRing, StoredEvent, from_us, to_us
+from services.audit.chain import GENESIS, ChainHead, compute_hash_canonical
+from services.audit.logic import (
+    AuditEventData,
+    KeyRing,
+    StoredEvent,
+    context_json,
+    from_us,
+    to_us,
+)
 
 _COLUMNS = (
     "partition, sequence, audit_id, key_id, prev_hash, integrity_hash, actor_user_id, "
@@ -150,22 +157,25 @@ def _seal(
     keys: KeyRing,
 ) -> list[StoredEvent]:
     """Seal ``events`` (in ``partitions``, one each) after ``heads`` (a partition missing
-    there is sealed as empty; the database refuses that as stale if it is not)."""
+    there is sealed as empty; the database refuses that as stale if it is not).
+    Same hashes as ``chain.seal``, from the events' own canonical text."""
     current = dict(heads)
+    key_id, key = keys.active_id, keys.active_key
     out: list[StoredEvent] = []
     for e, partition in zip(events, partitions, strict=True):
-        rec = seal(
-            current.get(partition),
+        head = current.get(partition) or ChainHead()
+        sequence = head.sequence + 1
+        record_hash = compute_hash_canonical(
+            key,
             partition=partition,
+            sequence=sequence,
             audit_id=e.audit_id,
-            content=e.content(),
-            key_id=keys.active_id,
-            key=keys.active_key,
+            key_id=key_id,
+            content_json=e.canonical_content(),
+            prev_hash=head.record_hash,
         )
-        current[partition] = rec.head
-        out.append(
-            StoredEvent(e, partition, rec.sequence, rec.prev_hash, rec.record_hash, rec.key_id)
-        )
+        current[partition] = ChainHead(sequence, record_hash)
+        out.append(StoredEvent(e, partition, sequence, head.record_hash, record_hash, key_id))
     return out
 
 
@@ -247,7 +257,8 @@ def _row_of(s: StoredEvent) -> tuple[Any, ...]:
         d.break_glass,
         d.outcome,
         d.trace_id,
-        json.dumps(dict(d.additional_context), sort_keys=True),
+        context_json(d.additional_context)
+        or json.dumps(dict(d.additional_context), sort_keys=True),
         from_us(d.occurred_at_us),
         from_us(d.recorded_at_us),
     )

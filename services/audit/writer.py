@@ -3,16 +3,19 @@
 Two ways in:
 
 * ``append(events)`` stores a list now, in one transaction (AppendEvents uses it).
-* ``submit(event)`` queues one event and waits until the batch it joined is committed.
-  A background task collects events for up to ``linger`` seconds (or ``max_batch``
-  events) and writes them together, so concurrent calls share one statement and one
-  commit (``store.append``: one round trip per batch in the common case). ``submit``
-  returning means the event is durable; ``submit`` raising means it is NOT stored (the
-  mesh turns that into UNAVAILABLE for PHI calls).
+* ``submit(event)`` (or ``enqueue``, which returns a future instead of being a
+  coroutine) queues one event and waits until the batch it joined is committed. One
+  background task does **group commit**: it writes everything queued as one batch (one
+  statement, one commit: ``store.append``), and when that commit returns, everything that
+  queued meanwhile is the next batch; it keeps its pooled connection while batches keep
+  coming. ``submit`` returning means the event is durable; ``submit`` raising means it is
+  NOT stored (the mesh turns that into UNAVAILABLE for PHI calls).
 
-  ``linger`` delays every batch; ``busy_linger`` only a batch that follows one with more
-  than one event (so a lone caller never waits, while under load one commit serves more
-  calls: fewer commits, less CPU in PostgreSQL and here).
+  ``linger`` delays the first batch after an idle spell; ``busy_linger`` only the batch
+  that follows one with more than one event, counted from that batch's first event (so
+  a lone caller never waits, while under load one commit serves more calls: fewer
+  commits, less CPU in PostgreSQL and here). Both are one timer per batch, not a
+  wake-up per event.
 
 The writer can write as ``writer_role`` (a transaction-local role switch), the database
 role that may INSERT/SELECT audit rows but never UPDATE/DELETE them.
@@ -21,15 +24,14 @@ role that may INSERT/SELECT audit rows but never UPDATE/DELETE them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import asyncpg
 
-from mesh.background import stop_task
 from mesh.clock import Clock, SystemClock
 from services.audit import store
 from services.audit.chain import ChainHead
@@ -89,7 +91,8 @@ class AuditWriter:
         self._max_batch = max_batch
         self._role = writer_role
         self._acquire_timeout = acquire_timeout
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._wakeup: asyncio.Future[None] | None = None
         # Partition heads as far as this writer knows them; the database has the final word.
         self._heads: dict[str, ChainHead] = {}
         self._task: asyncio.Task[None] | None = None
@@ -100,7 +103,7 @@ class AuditWriter:
         return self._keys
 
     def _stamp(self, event: AuditEventData) -> AuditEventData:
-        return replace(event, recorded_at_us=int(self._clock.wall() * 1_000_000))
+        return event.stamped(int(self._clock.wall() * 1_000_000))
 
     async def append(self, events: Sequence[AuditEventData]) -> list[StoredEvent]:
         """Store ``events`` in order, atomically; ``recorded_at`` is set here."""
@@ -112,7 +115,8 @@ class AuditWriter:
     async def _append_on(
         self, conn: asyncpg.Connection, events: Sequence[AuditEventData]
     ) -> list[StoredEvent]:
-        stamped = [self._stamp(e) for e in events]
+        now_us = int(self._clock.wall() * 1_000_000)
+        stamped = [e.stamped(now_us) for e in events]
         return await store.append(
             conn,
             stamped,
@@ -124,78 +128,84 @@ class AuditWriter:
 
     async def submit(self, event: AuditEventData) -> StoredEvent:
         """Queue ``event`` for the next batch and wait until that batch is committed."""
+        return await self.enqueue(event)
+
+    def enqueue(self, event: AuditEventData) -> asyncio.Future[StoredEvent]:
+        """``submit`` without the coroutine: the event is queued now, and the future
+        resolves once its batch is committed (or fails with why it was not). Cancelling
+        the future does not take the event back: it is written all the same."""
         if self._closed:
             raise RuntimeError("audit writer is closed")
         future: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
-        await self._queue.put((event, future))
+        self._queue.append((event, future))
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="audit-writer")
-        return await future
+        return future
 
     async def close(self) -> None:
         """Write what is queued, then stop the background task."""
         self._closed = True
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)  # no need to hold the connection any longer
         if self._task is not None:
-            await self._queue.join()
-            await stop_task(self._task)
+            await asyncio.shield(self._task)
 
     async def _run(self) -> None:
-        while True:
-            batch = await self._collect([await self._queue.get()], self._linger)
+        """Group commit: write what is queued as one batch; when that commit returns,
+        everything that queued meanwhile is the next batch. The task ends (and gives its
+        connection back) once nothing has come for ``HOLD_IDLE_CONNECTION``."""
+        # Outer loop: events that queued while the connection was being given back, or
+        # behind a batch that failed (they get a fresh connection).
+        while self._queue:
+            batch: list[_Pending] = []
             try:
+                if self._linger > 0:
+                    await asyncio.sleep(self._linger)
                 # Keep the connection while batches keep coming: giving it back to the pool
                 # costs a reset round trip, which at high load would sit between commits.
                 async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
-                    while batch:
-                        stored = await self._append_on(conn, [event for event, _ in batch])
+                    while True:
+                        batch = self._take()
+                        stored = await self._append_on(conn, [e for e, _ in batch])
                         _settle(batch, stored)
-                        self._done(batch)
-                        # Company in the last batch means load: wait a little for more
-                        # events, so that one commit serves more calls.
-                        linger = self._busy_linger if len(batch) > 1 else 0.0
-                        batch = await self._next_within(HOLD_IDLE_CONNECTION)
-                        if batch:
-                            batch = await self._collect(batch, linger)
+                        busy, batch = len(batch) > 1, []
+                        if not await self._more_within(HOLD_IDLE_CONNECTION):
+                            break
+                        if busy and self._busy_linger > 0 and len(self._queue) < self._max_batch:
+                            # Company in the last batch means load: from the first new
+                            # event on (not from the commit: answering the last batch takes
+                            # a while), let a little more queue up, so that one commit
+                            # serves more calls.
+                            await asyncio.sleep(self._busy_linger)
             except Exception as exc:  # every waiter learns its record was not stored
-                if batch:
-                    log.error("audit batch of %d failed: %s", len(batch), exc)
+                if not batch:  # no connection: what is queued now fails, not just one
+                    batch = self._take()
+                log.error("audit batch of %d failed: %s", len(batch), exc)
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
-                self._done(batch)
 
-    async def _collect(self, batch: list[_Pending], seconds: float) -> list[_Pending]:
-        """``batch`` plus the events arriving within ``seconds`` and those already waiting,
-        up to ``max_batch``."""
-        if seconds > 0:
+    def _take(self) -> list[_Pending]:
+        """What is waiting now, up to ``max_batch``, oldest first."""
+        queue = self._queue
+        if len(queue) <= self._max_batch:
+            batch = list(queue)
+            queue.clear()
+            return batch
+        return [queue.popleft() for _ in range(self._max_batch)]
+
+    async def _more_within(self, seconds: float) -> bool:
+        """True once an event is waiting (now, or within ``seconds``; not once closed)."""
+        if not self._queue and not self._closed:
+            self._wakeup = asyncio.get_running_loop().create_future()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(seconds):
-                    while len(batch) < self._max_batch:
-                        batch.append(await self._queue.get())
-        return batch + self._ready_batch(self._max_batch - len(batch))
-
-    async def _next_within(self, seconds: float) -> list[_Pending]:
-        """What is waiting now, or the first event to come within ``seconds``, or []."""
-        batch = self._ready_batch()
-        if batch:
-            return batch
-        try:
-            async with asyncio.timeout(seconds):
-                return [await self._queue.get()]
-        except TimeoutError:
-            return []
-
-    def _ready_batch(self, limit: int | None = None) -> list[_Pending]:
-        """What is already waiting, up to the batch limit, without waiting."""
-        room = self._max_batch if limit is None else limit
-        batch: list[_Pending] = []
-        while len(batch) < room and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        return batch
-
-    def _done(self, batch: list[_Pending]) -> None:
-        for _ in batch:
-            self._queue.task_done()
+                    await self._wakeup
+            self._wakeup = None
+        return bool(self._queue)
 
 
 def _settle(batch: list[_Pending], stored: Sequence[StoredEvent]) -> None:

@@ -206,3 +206,56 @@ def test_moving_a_record_to_another_partition_breaks_it() -> None:
     assert kinds(verify_chain(moved, KEYS)) == {ViolationKind.EDITED}
     with pytest.raises(ValueError):
         verify_chain([records[0], moved[1]], KEYS)
+
+
+# -- the sealing fast path writes exactly what canonical() writes ----------------------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"additional_context": {}},
+        {"additional_context": {"zeta": "1", "alpha": 'quote " back \\ slash', "mid": "x"}},
+        {"actor_user_id": "ünïcödé 👩‍⚕️", "trace_id": "\u2028\x00\x1f", "resource_id": "r/1"},
+        {"phi_accessed": False, "break_glass": True, "recorded_at_us": 0},
+        {"occurred_at_us": 2**62, "outcome": "DENIED", "compliance_context": "tab\there"},
+    ],
+)
+def test_canonical_content_is_byte_for_byte_canonical(overrides: dict[str, object]) -> None:
+    from audit_helpers import make_event
+
+    from services.audit.chain import compute_hash_canonical
+
+    e = make_event(7, **overrides)
+    assert e.canonical_content() == canonical(e.content()).decode("utf-8")
+    fast = compute_hash_canonical(
+        KEYS["k1"],
+        partition="p",
+        sequence=3,
+        audit_id=e.audit_id,
+        key_id="k1",
+        content_json=e.canonical_content(),
+        prev_hash=GENESIS,
+    )
+    assert fast == compute_hash(
+        KEYS["k1"],
+        partition="p",
+        sequence=3,
+        audit_id=e.audit_id,
+        key_id="k1",
+        content=e.content(),
+        prev_hash=GENESIS,
+    )
+
+
+def test_canonical_content_of_unexpected_types_is_left_to_canonical() -> None:
+    """A value of another type than declared is not written by hand: ``canonical``
+    encodes it (a number stays a number) or refuses it (floats)."""
+    from audit_helpers import make_event
+
+    odd = make_event(1, actor_user_id=42, additional_context={"n": 3})
+    assert odd.canonical_content() == canonical(odd.content()).decode("utf-8")
+    assert '"actor_user_id":42' in odd.canonical_content()
+    with pytest.raises(TypeError, match="floats"):
+        make_event(1, occurred_at_us=1.5).canonical_content()

@@ -420,3 +420,42 @@ async def test_a_batch_over_two_partitions_reseals_once_when_one_is_stale(
         events, head = await store.read_partition(pool, partition)
         assert [e.sequence for e in events] == list(range(1, count + 1))
         assert verify_chain([e.record() for e in events], KEYS.keys, expected_head=head) == []
+
+
+async def test_events_queued_during_a_commit_share_the_next_one(
+    pool: asyncpg.Pool, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: while one batch is being written, later events queue; when that
+    commit returns they are written together (no linger involved), in order."""
+    batches: list[int] = []
+    committing, release = asyncio.Event(), asyncio.Event()
+    append_sealed = store._append_sealed
+
+    async def held_first(conn: Any, sealed: Any, role: str) -> Any:
+        batches.append(len(sealed))
+        if len(batches) == 1:
+            committing.set()
+            await release.wait()
+        return await append_sealed(conn, sealed, role)
+
+    monkeypatch.setattr(store, "_append_sealed", held_first)
+    writer = AuditWriter(pool, KEYS, clock=clock, linger=0.0, busy_linger=0.0)
+    first = writer.enqueue(make_event(1))
+    await committing.wait()  # the first batch is in its commit
+    later = [writer.enqueue(make_event(i)) for i in range(2, 12)]
+    release.set()
+    stored = await asyncio.gather(first, *later)
+    await writer.close()
+    assert batches == [1, 10]
+    assert [s.sequence for s in stored] == list(range(1, 12))
+    assert await verify(pool) == []
+
+
+async def test_an_enqueued_event_is_written_even_if_its_waiter_gives_up(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    writer = AuditWriter(pool, KEYS, clock=clock, linger=0.0)
+    future = writer.enqueue(make_event(1))
+    future.cancel()
+    await writer.close()
+    assert await pool.fetchval("SELECT count(*) FROM audit.events") == 1
