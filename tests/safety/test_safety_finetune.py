@@ -68,26 +68,6 @@ def test_numpy_encoder_with_override_gives_the_torch_logits(
         assert float(vector @ base.encode(text)) < 0.999
 
 
-def test_override_with_a_wrong_checksum_is_refused(tuned: tuple[finetune.FineTuned, Path]) -> None:
-    _, path = tuned
-    with pytest.raises(ModelLoadError, match="SHA-256"):
-        MiniLmEncoder(bundled_model_dir(), override=(path, "0" * 64))
-
-
-def test_override_naming_an_unknown_tensor_is_refused(tmp_path: Path) -> None:
-    from safetensors.numpy import save_file
-
-    path = tmp_path / "bad.safetensors"
-    save_file({"encoder.layer.9.output.dense.bias": np.zeros(384, np.float32)}, str(path))
-    with pytest.raises(ModelLoadError, match="not a base tensor"):
-        MiniLmEncoder(bundled_model_dir(), override=(path, _sha256(path)))
-
-
-def test_missing_override_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="missing"):
-        MiniLmEncoder(bundled_model_dir(), override=(tmp_path / "absent", "0" * 64))
-
-
 def test_exported_heads_are_refused_by_the_service_loader(tmp_path: Path) -> None:
     """The service does not read ``encoder_override``: it must not load fine-tuned heads
     and pair them with the bundled encoder."""
