@@ -22,6 +22,19 @@ from services.echo.servicer import EchoServicer
 ECHO = "lilo.echo.v1.EchoService"
 
 
+def gateway_client(
+    registry: InMemoryRegistry, certs: Path, server_name: str, *, health_check: bool = True
+) -> MeshClient:
+    """A client with the gateway's certificate that checks peers for ``server_name``."""
+    tls = ClientTls(
+        ca_file=str(certs / "ca.pem"),
+        cert_file=str(certs / "gateway.pem"),
+        key_file=str(certs / "gateway.key"),
+        server_name_override=server_name,
+    )
+    return MeshClient(registry, ClientConfig(tls=tls, health_check=health_check))
+
+
 def ca_bytes(directory: Path) -> bytes:
     return (directory / "ca.pem").read_bytes()
 
@@ -72,17 +85,7 @@ async def test_the_issued_set_carries_an_mtls_call_verified_by_advertised_name(
     )
     async with serve([EchoServicer("e1")], registry=registry, config=ServerConfig(tls=server_tls)):
         # As a Compose peer would: the name it dials is the host the certificate names.
-        client = MeshClient(
-            registry,
-            ClientConfig(
-                tls=ClientTls(
-                    ca_file=str(certs / "ca.pem"),
-                    cert_file=str(certs / "gateway.pem"),
-                    key_file=str(certs / "gateway.key"),
-                    server_name_override="echo-host",
-                )
-            ),
-        )
+        client = gateway_client(registry, certs, "echo-host")
         try:
             channel = client.channel(ECHO)
             await channel.wait_for_endpoints(1)
@@ -91,18 +94,7 @@ async def test_the_issued_set_carries_an_mtls_call_verified_by_advertised_name(
         finally:
             await client.close()
         # A name the certificate does not carry fails the handshake.
-        wrong = MeshClient(
-            registry,
-            ClientConfig(
-                tls=ClientTls(
-                    ca_file=str(certs / "ca.pem"),
-                    cert_file=str(certs / "gateway.pem"),
-                    key_file=str(certs / "gateway.key"),
-                    server_name_override="crisis",
-                ),
-                health_check=False,
-            ),
-        )
+        wrong = gateway_client(registry, certs, "crisis", health_check=False)
         try:
             channel = wrong.channel(ECHO)
             await channel.wait_for_endpoints(1)
