@@ -255,9 +255,26 @@ class _Topology(ABC):
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    @abstractmethod
     def start(self) -> Self:
-        """Start every process and return once the topology is usable."""
+        """Start every process and return once the topology is usable; a failed start
+        stops what it started, so it can be tried again."""
+        if self.processes:
+            return self
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            self._forget()
+            raise
+        return self
+
+    @abstractmethod
+    def _start(self) -> None:
+        """Start the processes (appending each to ``processes``) and wait until usable."""
+
+    def _forget(self) -> None:
+        """Drop the processes of a failed start."""
+        self.processes = []
 
     def _wait_until_each(
         self, members: Sequence[RedisProcess], ready: Callable[[redis.Redis], bool], what: str
@@ -318,16 +335,10 @@ class EmbeddedSentinelGroup(_Topology):
                 return str(host), int(port)
         raise EmbeddedServerError("no sentinel is running")
 
-    def start(self) -> Self:
-        if self.processes:
-            return self
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            self.processes = []
-            raise
-        return self
+    def _forget(self) -> None:
+        super()._forget()
+        self.master = self.replica = None
+        self.sentinels = []
 
     def _start(self) -> None:
         # No 5-second wait for more replicas before a diskless full sync starts.
@@ -424,17 +435,9 @@ class EmbeddedRedisCluster(_Topology):
     def url(self) -> str:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
-    def start(self) -> Self:
-        if self.processes:
-            return self
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            self.processes = []
-            self.nodes = []
-            raise
-        return self
+    def _forget(self) -> None:
+        super()._forget()
+        self.nodes = []
 
     def _start(self) -> None:
         cluster_args = [
