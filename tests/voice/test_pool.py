@@ -133,11 +133,8 @@ async def _open_speaking_stream(
     return call, _only(servicer), seq
 
 
-@pytest.mark.parametrize("ending", ["server gives up", "client cancels"])
-async def test_a_client_that_stops_reading_is_bounded_then_ended(
-    pool_engine: ProcessPoolEngine, speech: Callable[[str], bytes], ending: str
-) -> None:
-    engine = pool_engine
+async def _stall_watched(engine: ProcessPoolEngine) -> tuple[VoiceServicer, FakeClock]:
+    """A servicer on a recovered pool whose stall watchdog runs on a fake clock."""
     await _recovered(engine)
     clock = FakeClock()
     servicer = VoiceServicer(
@@ -145,6 +142,15 @@ async def test_a_client_that_stops_reading_is_bounded_then_ended(
         config=VoiceConfig(window_chunks=WINDOW, screening=False, stall=STALL, watch_interval=0.02),
         clock=clock,
     )
+    return servicer, clock
+
+
+@pytest.mark.parametrize("ending", ["server gives up", "client cancels"])
+async def test_a_client_that_stops_reading_is_bounded_then_ended(
+    pool_engine: ProcessPoolEngine, speech: Callable[[str], bytes], ending: str
+) -> None:
+    engine = pool_engine
+    servicer, clock = await _stall_watched(engine)
     # Speech first (a slot is held), then a long quiet tail the client keeps sending.
     audio = chunks(quiet(0.3) + speech(CALM)[:16000]) + chunks(quiet(2.0, seed=5)) * 400
     async with (
@@ -207,13 +213,7 @@ async def test_a_client_that_stops_reading_and_sending_is_ended_when_idle(
     pool_engine: ProcessPoolEngine, speech: Callable[[str], bytes]
 ) -> None:
     engine = pool_engine
-    await _recovered(engine)
-    clock = FakeClock()
-    servicer = VoiceServicer(
-        engine,
-        config=VoiceConfig(window_chunks=WINDOW, screening=False, stall=STALL, watch_interval=0.02),
-        clock=clock,
-    )
+    servicer, clock = await _stall_watched(engine)
     audio = chunks(quiet(0.3) + speech(CALM))
     async with serve([servicer]) as server, aio.insecure_channel(server.address) as channel:
         call, stats, _ = await _open_speaking_stream(servicer, channel, audio)
