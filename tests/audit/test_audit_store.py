@@ -281,11 +281,9 @@ def store_partition_today() -> str:
 # -- the one-statement append: heads checked by the database ------------------------------
 
 
-async def test_writers_with_stale_head_caches_still_extend_one_chain(
-    pool: asyncpg.Pool, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each writer (as in another process) seals against the head it last saw; the
-    database refuses a stale head and the writer seals again after the current one."""
+@pytest.fixture
+def append_statuses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What each call of the one-statement append answered (ok / stale), in order."""
     statuses: list[str] = []
     append_sealed = store._append_sealed
 
@@ -295,12 +293,20 @@ async def test_writers_with_stale_head_caches_still_extend_one_chain(
         return status, heads
 
     monkeypatch.setattr(store, "_append_sealed", spy)
+    return statuses
+
+
+async def test_writers_with_stale_head_caches_still_extend_one_chain(
+    pool: asyncpg.Pool, clock: FakeClock, append_statuses: list[str]
+) -> None:
+    """Each writer (as in another process) seals against the head it last saw; the
+    database refuses a stale head and the writer seals again after the current one."""
     a, b = AuditWriter(pool, KEYS, clock=clock), AuditWriter(pool, KEYS, clock=clock)
     await a.append([make_event(1), make_event(2)])
     await b.append([make_event(3)])  # b reads the head first: it has not seen it
     await a.append([make_event(4)])  # a still believes the head is at 2
     await b.append([make_event(5), make_event(6)])  # and b that it is at 3
-    assert statuses == ["ok", "ok", "stale", "ok", "stale", "ok"]
+    assert append_statuses == ["ok", "ok", "stale", "ok", "stale", "ok"]
     rows = await pool.fetch("SELECT audit_id, sequence FROM audit.events ORDER BY sequence")
     assert [(r["audit_id"], r["sequence"]) for r in rows] == [(f"a-{i}", i) for i in range(1, 7)]
     assert await verify(pool) == []
@@ -393,19 +399,10 @@ async def test_database_refuses_a_batch_with_a_gap(pool: asyncpg.Pool, clock: Fa
 
 
 async def test_a_batch_over_two_partitions_reseals_once_when_one_is_stale(
-    pool: asyncpg.Pool, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    pool: asyncpg.Pool, clock: FakeClock, append_statuses: list[str]
 ) -> None:
     """A stale answer carries every partition's current head, so one reseal suffices even
     when only one of the batch's partitions moved (e.g. a batch spanning midnight)."""
-    statuses: list[str] = []
-    append_sealed = store._append_sealed
-
-    async def spy(*args: Any) -> tuple[str, dict[str, ChainHead]]:
-        status, heads = await append_sealed(*args)
-        statuses.append(status)
-        return status, heads
-
-    monkeypatch.setattr(store, "_append_sealed", spy)
 
     def by_resident(e: AuditEventData) -> str:
         return f"p-{e.resident_id}"
@@ -415,7 +412,7 @@ async def test_a_batch_over_two_partitions_reseals_once_when_one_is_stale(
     await a.append([make_event(1), make_event(2)])  # res-1 and res-0
     await b.append([make_event(3)])  # res-1 moves on behind a's back
     await a.append([make_event(4), make_event(5)])
-    assert statuses == ["ok", "ok", "stale", "ok"]
+    assert append_statuses == ["ok", "ok", "stale", "ok"]
     for partition, count in (("p-res-0", 2), ("p-res-1", 3)):
         events, head = await store.read_partition(pool, partition)
         assert [e.sequence for e in events] == list(range(1, count + 1))
