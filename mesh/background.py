@@ -8,14 +8,17 @@ retries on connection errors then never ends. Two small tools close that gap:
 - :func:`stop_task` cancels again until the task has really ended;
 - :func:`raise_if_cancelling` lets a retry loop notice that it was asked to stop even
   though the exception it caught is not a ``CancelledError``.
+
+And :class:`Doorbell`, on which a batching task sleeps between batches until work comes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
-__all__ = ["raise_if_cancelling", "stop_task"]
+__all__ = ["Doorbell", "raise_if_cancelling", "stop_task"]
 
 log = logging.getLogger("lilo.mesh")
 
@@ -49,3 +52,30 @@ def raise_if_cancelling() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+class Doorbell:
+    """Wakes the one task that waits on it, when work arrives or ``seconds`` have passed.
+
+    The audit writer's group commit and the consent lookups sleep on one between batches:
+    a ring per queued item costs one check, not a wake-up per item.
+    """
+
+    __slots__ = ("_waiter",)
+
+    def __init__(self) -> None:
+        self._waiter: asyncio.Future[None] | None = None
+
+    def ring(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self, seconds: float) -> None:
+        """Return when rung, or after ``seconds`` (whichever comes first)."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._waiter
+        finally:
+            self._waiter = None

@@ -20,13 +20,13 @@ trip) and, under load, the round trip itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 
+from mesh.background import Doorbell
 from mesh.clock import Clock, SystemClock
 from mesh.identity.principal import BreakGlassGrant
 from mesh.status import Unavailable
@@ -67,7 +67,7 @@ class PgAccessFacts:
         self._acquire_timeout = acquire_timeout
         self._waiting: list[_Ask] = []
         self._in_flight: list[_Ask] = []
-        self._wakeup: asyncio.Future[None] | None = None
+        self._doorbell = Doorbell()
         self._task: asyncio.Task[None] | None = None
 
     async def consent_categories(self, resident_id: str, grantee_id: str) -> frozenset[str]:
@@ -76,8 +76,7 @@ class PgAccessFacts:
         now = datetime.fromtimestamp(self._clock.wall(), UTC)
         future: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
         self._waiting.append((resident_id, grantee_id, now, future))
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+        self._doorbell.ring()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._lookups(), name="consent-lookups")
         return await future
@@ -116,11 +115,7 @@ class PgAccessFacts:
     async def _more_within(self, seconds: float) -> bool:
         """True once a lookup is waiting (now, or within ``seconds``)."""
         if not self._waiting:
-            self._wakeup = asyncio.get_running_loop().create_future()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds):
-                    await self._wakeup
-            self._wakeup = None
+            await self._doorbell.wait(seconds)
         return bool(self._waiting)
 
     async def break_glass(

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import logging
 from collections.abc import Callable, Sequence
 
 import asyncpg
 
+from mesh.background import Doorbell
 from mesh.clock import Clock, SystemClock
 from services.audit import store
 from services.audit.chain import ChainHead
@@ -92,7 +92,7 @@ class AuditWriter:
         self._role = writer_role
         self._acquire_timeout = acquire_timeout
         self._queue: collections.deque[_Pending] = collections.deque()
-        self._wakeup: asyncio.Future[None] | None = None
+        self._doorbell = Doorbell()
         # Partition heads as far as this writer knows them; the database has the final word.
         self._heads: dict[str, ChainHead] = {}
         self._task: asyncio.Task[None] | None = None
@@ -138,9 +138,7 @@ class AuditWriter:
             raise RuntimeError("audit writer is closed")
         future: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
         self._queue.append((event, future))
-        wakeup = self._wakeup
-        if wakeup is not None and not wakeup.done():
-            wakeup.set_result(None)
+        self._doorbell.ring()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="audit-writer")
         return future
@@ -148,8 +146,7 @@ class AuditWriter:
     async def close(self) -> None:
         """Write what is queued, then stop the background task."""
         self._closed = True
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)  # no need to hold the connection any longer
+        self._doorbell.ring()  # no need to hold the connection any longer
         if self._task is not None:
             await asyncio.shield(self._task)
 
@@ -200,11 +197,7 @@ class AuditWriter:
     async def _more_within(self, seconds: float) -> bool:
         """True once an event is waiting (now, or within ``seconds``; not once closed)."""
         if not self._queue and not self._closed:
-            self._wakeup = asyncio.get_running_loop().create_future()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds):
-                    await self._wakeup
-            self._wakeup = None
+            await self._doorbell.wait(seconds)
         return bool(self._queue)
 
 

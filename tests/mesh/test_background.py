@@ -1,4 +1,5 @@
-"""stop_task and raise_if_cancelling: background loops stop even when cancellation is swallowed."""
+"""stop_task and raise_if_cancelling: background loops stop even when cancellation is
+swallowed; Doorbell: a batching task wakes when work comes, or after its timeout."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 
 import pytest
 
-from mesh.background import raise_if_cancelling, stop_task
+from mesh.background import Doorbell, raise_if_cancelling, stop_task
 
 
 async def test_stop_task_cancels_again_when_the_first_cancel_is_swallowed() -> None:
@@ -82,3 +83,21 @@ async def test_a_retry_loop_stops_when_cancellation_arrives_as_another_error() -
 
 async def test_raise_if_cancelling_is_silent_without_a_cancel_request() -> None:
     raise_if_cancelling()  # no exception: nobody asked this task to stop
+
+
+async def test_a_ring_wakes_the_waiter_before_its_timeout() -> None:
+    bell = Doorbell()
+    waiting = asyncio.create_task(bell.wait(60.0))
+    await asyncio.sleep(0)  # let the waiter start waiting
+    bell.ring()
+    await asyncio.wait_for(waiting, 5.0)  # would take 60 s without the ring
+
+
+async def test_the_wait_ends_by_itself_and_a_ring_with_nobody_waiting_is_harmless() -> None:
+    bell = Doorbell()
+    bell.ring()  # nobody waits: nothing to wake, nothing remembered
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await bell.wait(0.01)
+    assert loop.time() - began >= 0.01
+    bell.ring()
