@@ -33,7 +33,7 @@ from mesh.errors import ConfigError
 from mesh.registry import registry_from_url
 from mesh.registry.redis import RedisRegistry
 from mesh.reporter import collect
-from mesh.runner import RunningService, ServiceDeps, serve_service
+from mesh.runner import ServiceDeps, serve_service
 from mesh.testing import TestIdentity, serve
 from mesh.tls import DevCA, Issued
 from services.audit.logic import KeyRing
@@ -42,6 +42,7 @@ from services.echo.servicer import EchoServicer
 from services.memory.servicer import MemoryServicer
 from services.memory.store import MemoryStore
 from services.metrics.servicer import MetricsServicer
+from tests.mesh.runnerkit import MtlsServices
 
 ECHO = "lilo.echo.v1.EchoService"
 METRICS = "lilo.metrics.v1.MetricsService"
@@ -131,26 +132,11 @@ async def test_report_metrics_admits_service_identities_only(tmp_path: Path) -> 
 async def test_services_report_their_rates_to_the_metrics_service(
     tmp_path: Path, redis_db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ca = DevCA(tmp_path)
-    certs = {name: ca.issue(name) for name in ("metrics", "echo", "gateway")}
     ident = TestIdentity()
-    monkeypatch.setenv("LILO_REGISTRY_URL", redis_db_url)
-    monkeypatch.setenv("LILO_PORT", "0")
-    monkeypatch.setenv("LILO_LEASE_TTL", "5")
-    monkeypatch.setenv("LILO_DRAIN_GRACE", "1")
-    monkeypatch.setenv("LILO_TLS_CLIENT_CA", str(ca.ca_file))
-    monkeypatch.setenv("LILO_TLS_CA", str(ca.ca_file))
-    monkeypatch.setenv("LILO_METRICS_REPORT_INTERVAL", "0.2")
-
-    async def start(name: str, servicer: object) -> RunningService:
-        monkeypatch.setenv("LILO_TLS_CERT", str(certs[name].cert_file))
-        monkeypatch.setenv("LILO_TLS_KEY", str(certs[name].key_file))
-        monkeypatch.setenv("LILO_INSTANCE_ID", f"{name}-1")
-
-        async def build(deps: ServiceDeps) -> list[object]:
-            return [servicer]
-
-        return await serve_service(name, build, default_port=0, verifier=ident.keys.verifier())
+    services = MtlsServices(
+        tmp_path, redis_db_url, monkeypatch, ("metrics", "echo", "gateway"), ident
+    )
+    ca, certs, start = services.ca, services.certs, services.start
 
     async with AsyncExitStack() as stack:
         metrics = await start("metrics", MetricsServicer())

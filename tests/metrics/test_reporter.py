@@ -22,15 +22,13 @@ from lilo.metrics.v1 import metrics_service_pb2_grpc as pb_grpc
 from lilo.safety.v1 import safety_service_pb2 as safety_pb
 from lilo.safety.v1 import safety_service_pb2_grpc as safety_grpc
 
-from mesh.client import MeshClient
 from mesh.config import ServerConfig, TlsConfig
 from mesh.registry.redis import RedisRegistry
 from mesh.reporter import collect
-from mesh.runner import RunningService, ServiceDeps, serve_service
 from mesh.testing import TestIdentity, serve
-from mesh.tls import DevCA
 from services.echo.servicer import EchoServicer
 from services.metrics.servicer import MetricsServicer
+from tests.mesh.runnerkit import MtlsServices
 
 ECHO = "lilo.echo.v1.EchoService"
 SAFETY = "lilo.safety.v1.SafetyService"
@@ -50,32 +48,12 @@ class DownSafety(safety_grpc.SafetyServiceServicer):
 async def test_an_open_breaker_shows_up_in_the_keeping_services_snapshot(
     tmp_path: Path, redis_db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ca = DevCA(tmp_path)
-    certs = {name: ca.issue(name) for name in ("metrics", "echo", "safety")}
     ident = TestIdentity()
     operator = ident.bearer("system", "operator-1")
-    for name, value in {
-        "LILO_REGISTRY_URL": redis_db_url,
-        "LILO_PORT": "0",
-        "LILO_LEASE_TTL": "5",
-        "LILO_DRAIN_GRACE": "1",
-        "LILO_TLS_CLIENT_CA": str(ca.ca_file),
-        "LILO_TLS_CA": str(ca.ca_file),
-        "LILO_METRICS_REPORT_INTERVAL": "0.2",
-    }.items():
-        monkeypatch.setenv(name, value)
-    clients: dict[str, MeshClient] = {}
-
-    async def start(name: str, servicer: object) -> RunningService:
-        monkeypatch.setenv("LILO_TLS_CERT", str(certs[name].cert_file))
-        monkeypatch.setenv("LILO_TLS_KEY", str(certs[name].key_file))
-        monkeypatch.setenv("LILO_INSTANCE_ID", f"{name}-1")
-
-        async def build(deps: ServiceDeps) -> list[object]:
-            clients[name] = deps.client  # the client the service calls out with
-            return [servicer]
-
-        return await serve_service(name, build, default_port=0, verifier=ident.keys.verifier())
+    services = MtlsServices(
+        tmp_path, redis_db_url, monkeypatch, ("metrics", "echo", "safety"), ident
+    )
+    ca, certs, clients, start = services.ca, services.certs, services.clients, services.start
 
     async with AsyncExitStack() as stack:
         metrics = await start("metrics", MetricsServicer())

@@ -1,0 +1,54 @@
+"""Services started by the real runner (``mesh.runner.serve_service``) over mTLS, each
+with its own certificate from one dev CA, as ``scripts/up`` starts them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mesh.client import MeshClient
+from mesh.runner import RunningService, ServiceDeps, serve_service
+from mesh.testing import TestIdentity
+from mesh.tls import DevCA, Issued
+
+
+class MtlsServices:
+    """Sets the runner's environment (registry, mTLS, a fast metrics report interval) and
+    starts services by name; ``clients`` holds each started service's mesh client."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        redis_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+        names: tuple[str, ...],
+        ident: TestIdentity,
+    ) -> None:
+        self.ca = DevCA(tmp_path)
+        self.certs: dict[str, Issued] = {name: self.ca.issue(name) for name in names}
+        self.ident = ident
+        self.clients: dict[str, MeshClient] = {}
+        self._monkeypatch = monkeypatch
+        for name, value in {
+            "LILO_REGISTRY_URL": redis_url,
+            "LILO_PORT": "0",
+            "LILO_LEASE_TTL": "5",
+            "LILO_DRAIN_GRACE": "1",
+            "LILO_TLS_CLIENT_CA": str(self.ca.ca_file),
+            "LILO_TLS_CA": str(self.ca.ca_file),
+            "LILO_METRICS_REPORT_INTERVAL": "0.2",
+        }.items():
+            monkeypatch.setenv(name, value)
+
+    async def start(self, name: str, servicer: object) -> RunningService:
+        """``name`` as its own service identity, instance ``<name>-1``."""
+        self._monkeypatch.setenv("LILO_TLS_CERT", str(self.certs[name].cert_file))
+        self._monkeypatch.setenv("LILO_TLS_KEY", str(self.certs[name].key_file))
+        self._monkeypatch.setenv("LILO_INSTANCE_ID", f"{name}-1")
+
+        async def build(deps: ServiceDeps) -> list[object]:
+            self.clients[name] = deps.client  # the client the service calls out with
+            return [servicer]
+
+        return await serve_service(name, build, default_port=0, verifier=self.ident.keys.verifier())
