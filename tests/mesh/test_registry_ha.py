@@ -77,12 +77,26 @@ def sentinel_group(_ha_root: Path) -> Iterator[EmbeddedSentinelGroup]:
         yield group
 
 
-@pytest.fixture(scope="module")
-def redis_cluster(_ha_root: Path) -> Iterator[EmbeddedRedisCluster]:
+def _cluster_binary() -> str:
+    """The redis-server to build a cluster with; skips below Redis 7."""
     binary = _redis_binary()
     if _major_version(binary) < 7:
         pytest.skip(f"{binary} is older than Redis 7: no sharded pub/sub (SSUBSCRIBE)")
-    with EmbeddedRedisCluster(_ha_root / "cluster", binary=binary) as cluster:
+    return binary
+
+
+def _writer_and_quick_reader(url: str, prefix: str) -> tuple[RedisRegistry, RedisRegistry]:
+    """Two registries on ``prefix``; the reader resyncs and reconnects quickly, so a
+    fail-over test sees it converge within seconds."""
+    reader = RedisRegistry.from_url(
+        url, prefix=prefix, resync_interval=0.2, reconnect_backoff=(0.02, 0.2)
+    )
+    return RedisRegistry.from_url(url, prefix=prefix), reader
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(_ha_root: Path) -> Iterator[EmbeddedRedisCluster]:
+    with EmbeddedRedisCluster(_ha_root / "cluster", binary=_cluster_binary()) as cluster:
         yield cluster
 
 
@@ -246,10 +260,7 @@ async def test_sentinel_failover_keeps_the_instance_and_the_watcher_reconverges(
     group = EmbeddedSentinelGroup(tmp_path / "ha", binary=_redis_binary(), down_after_ms=300)
     await asyncio.to_thread(group.start)
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    writer = RedisRegistry.from_url(group.url, prefix=prefix)
-    reader = RedisRegistry.from_url(
-        group.url, prefix=prefix, resync_interval=0.2, reconnect_backoff=(0.02, 0.2)
-    )
+    writer, reader = _writer_and_quick_reader(group.url, prefix)
     service = record().service
     heartbeat_ok_after_kill = asyncio.Event()
     killed = asyncio.Event()
@@ -322,16 +333,10 @@ async def test_sentinel_failover_keeps_the_instance_and_the_watcher_reconverges(
 async def test_cluster_node_restart_keeps_the_set_and_the_watcher_resubscribes(
     tmp_path: Path,
 ) -> None:
-    binary = _redis_binary()
-    if _major_version(binary) < 7:
-        pytest.skip(f"{binary} is older than Redis 7: no sharded pub/sub (SSUBSCRIBE)")
-    cluster = EmbeddedRedisCluster(tmp_path / "cluster", binary=binary)
+    cluster = EmbeddedRedisCluster(tmp_path / "cluster", binary=_cluster_binary())
     await asyncio.to_thread(cluster.start)
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    writer = RedisRegistry.from_url(cluster.url, prefix=prefix)
-    reader = RedisRegistry.from_url(
-        cluster.url, prefix=prefix, resync_interval=0.2, reconnect_backoff=(0.02, 0.2)
-    )
+    writer, reader = _writer_and_quick_reader(cluster.url, prefix)
     service = record().service
     try:
         await writer.register(record(n=1), ttl=5)
