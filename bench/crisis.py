@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import shutil
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, ChildServices, emit, pct, state_dir
+from mesh.gctune import tune_gc
 
 CRISIS = "lilo.crisis.v1.CrisisService"
 RESIDENT = "res-bench"
@@ -148,7 +148,7 @@ async def worker(args: argparse.Namespace) -> None:
     tasks = [asyncio.ensure_future(subscribe_one()) for _ in range(args.n)]
     tasks += [asyncio.ensure_future(watch_one()) for _ in range(args.n)]
     if not args.default_gc:
-        freeze_gc()
+        tune_gc()  # as mesh.runner does for the services
     print("READY", flush=True)
     while True:
         command = (await asyncio.to_thread(sys.stdin.readline)).strip()
@@ -283,13 +283,6 @@ def cpu_seconds(pids: list[int]) -> float:
             with contextlib.suppress(OSError):  # a thread that ended meanwhile
                 total += int((task / "schedstat").read_text().split()[0])
     return total / 1e9
-
-
-def freeze_gc() -> None:
-    """What ``services.crisis.__main__.tune_gc`` does, for the bench's client processes."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, *gc.get_threshold()[1:])
 
 
 def split(n: int, parts: int) -> list[int]:

@@ -49,8 +49,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, ChildServices, dev_identity, emit, mesh_channel_to, pct, state_dir
+from mesh.gctune import tune_gc
 
 ECHO = "lilo.echo.v1.EchoService"
+DEFAULT_GC_ENV = "LILO_BENCH_DEFAULT_GC"  # set: HTTP servers keep CPython's GC settings
 UNARY_BODY = '{"payload":"hello gateway"}'
 _NOFILE = 30_000
 
@@ -212,6 +214,8 @@ async def _serve_http(kind: str, backend: str) -> None:
             task.result()
             raise RuntimeError("uvicorn stopped before it listened")
         await asyncio.sleep(0.02)
+    if not os.environ.get(DEFAULT_GC_ENV):
+        tune_gc()  # as python -m gateway_rest does, for every kind alike
     port = server.servers[0].sockets[0].getsockname()[1]
     print(f"READY {kind} 127.0.0.1:{port}", flush=True)
     await task
@@ -504,6 +508,7 @@ def unary_cases(
                     "seconds_per_run": args.duration,
                     "client": "wrk -t1",
                     "loop": args.loop,
+                    "http_server_gc": "default" if args.default_gc else "mesh.gctune",
                     "goal_ratio": 1.0,
                 }
             )
@@ -567,6 +572,7 @@ def sse_case(env: dict[str, str], token: str, args: argparse.Namespace) -> None:
                 "p50_ms": round(pct(latencies, 50) * 1000, 2),
                 "p99_ms": round(pct(latencies, 99) * 1000, 2),
                 "loop": args.loop,
+                "gateway_gc": "default" if args.default_gc else "mesh.gctune",
             }
         )
     finally:
@@ -638,6 +644,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=5)
     parser.add_argument("--skip-unary", action="store_true")
     parser.add_argument("--skip-sse", action="store_true")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="HTTP servers keep CPython's GC settings (no mesh.gctune), to measure what it does",
+    )
     # Child roles (started by the benchmark itself).
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "BACKEND"))
     parser.add_argument("--broadcast-backend", action="store_true")
@@ -665,6 +676,8 @@ def main(argv: list[str] | None = None) -> None:
     state = state_dir()
     jwks, token = dev_identity(state)
     env = dict(os.environ, LILO_JWKS_FILE=jwks, LILO_LOG_LEVEL="WARNING")
+    if args.default_gc:
+        env[DEFAULT_GC_ENV] = "1"
     if not args.skip_unary:
         children = ChildServices(env)
         procs: list[subprocess.Popen[str]] = []

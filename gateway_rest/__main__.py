@@ -26,6 +26,7 @@ from gateway_rest.config import GatewayConfig, port_from_env
 from mesh.client import ClientConfig
 from mesh.config import client_tls_from_env, registry_url_from_env
 from mesh.errors import ConfigError
+from mesh.gctune import tune_gc
 from mesh.registry import registry_from_url
 from mesh.telemetry import configure_logging
 
@@ -61,6 +62,7 @@ async def serve() -> int:
             if task.done():
                 return 1  # could not bind or lifespan failed; uvicorn logged why
             await asyncio.sleep(0.02)
+        tune_gc()  # after start-up: the route table and descriptors are frozen out of GC
         bound = server.servers[0].sockets[0].getsockname()[1]
         print(f"READY gateway 127.0.0.1:{bound}", flush=True)
         await task

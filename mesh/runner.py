@@ -54,6 +54,7 @@ from mesh.config import (
 )
 from mesh.db import create_pool, migrate
 from mesh.errors import ConfigError
+from mesh.gctune import tune_gc
 from mesh.identity.tokens import TokenVerifier
 from mesh.interceptors import AuditSink
 from mesh.registry import Registry, registry_from_url
@@ -238,13 +239,17 @@ async def serve_service(
 
 
 def run(name: str, build: Build, **kwargs: Any) -> None:
-    """The body of a service's ``__main__``: serve until SIGTERM/SIGINT, then drain."""
+    """The body of a service's ``__main__``: serve until SIGTERM/SIGINT, then drain.
+
+    Once the service is built and listening, the garbage collector is tuned
+    (``mesh.gctune``): everything alive at that point is frozen out of collections."""
     configure_logging(os.environ.get("LILO_LOG_LEVEL", "INFO"))
 
     async def main() -> None:
         import signal
 
         service = await serve_service(name, build, **kwargs)
+        tune_gc()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(service.drain()))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import redis.asyncio as aioredis
 
@@ -51,17 +48,3 @@ async def test_build_refuses_a_bad_setting(monkeypatch: pytest.MonkeyPatch) -> N
     deps = ServiceDeps(name="crisis", registry=registry, client=MeshClient(registry))
     with pytest.raises(ConfigError, match="whenever"):
         await build(deps)
-
-
-def test_tune_gc_freezes_the_start_up_objects_and_raises_the_young_threshold() -> None:
-    # In a child process: freezing and re-tuning the collector would outlive this test.
-    code = (
-        "import gc; from services.crisis.__main__ import GC_YOUNG_THRESHOLD, tune_gc;"
-        "old = gc.get_threshold(); tune_gc();"
-        "print(gc.get_freeze_count() > 10_000,"
-        " gc.get_threshold() == (GC_YOUNG_THRESHOLD, *old[1:]))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.split()
-    assert out == ["True", "True"]
