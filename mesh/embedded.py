@@ -53,6 +53,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from mesh.reaper import Watchdog
+
 __all__ = [
     "BinaryNotFoundError",
     "EmbeddedPostgres",
@@ -272,20 +274,26 @@ def _is_executable(path: Path) -> bool:
 
 
 class _Registry:
-    """Servers still running at interpreter exit are stopped (by PID) from an atexit hook."""
+    """Servers still running at interpreter exit are stopped (by PID) from an atexit hook;
+    if this process dies without running it (SIGKILL), ``mesh.reaper``'s watchdog does."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._live: set[_Server] = set()
+        self._live: dict[_Server, int] = {}
+        self._watchdog = Watchdog()
         atexit.register(self.stop_all)
 
     def add(self, server: _Server) -> None:
+        pid = server.pid
         with self._lock:
-            self._live.add(server)
+            self._live[server] = pid
+        self._watchdog.watch(pid, server.stop_signal)
 
     def discard(self, server: _Server) -> None:
         with self._lock:
-            self._live.discard(server)
+            pid = self._live.pop(server, None)
+        if pid is not None:
+            self._watchdog.unwatch(pid)
 
     def stop_all(self) -> None:
         with self._lock:
@@ -299,6 +307,8 @@ class _Server(abc.ABC):
     """Shared lifecycle: context managers and a guard against double start."""
 
     _proc: subprocess.Popen[bytes] | None
+    #: What the server takes as "shut down now" (for the orphan watchdog, mesh.reaper).
+    stop_signal: int = signal.SIGTERM
 
     @abc.abstractmethod
     def start(self) -> Self: ...
@@ -593,6 +603,8 @@ class EmbeddedPostgres(_Server):
     ``state_dir`` reuses it (no initdb). ``bin_dir`` overrides the choice of binaries
     (e.g. ``pgserver_bin_dir()``). ``durable=False`` turns off fsync for speed.
     """
+
+    stop_signal = signal.SIGINT  # fast shutdown, as stop() does
 
     def __init__(
         self,
