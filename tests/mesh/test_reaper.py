@@ -5,12 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +15,6 @@ import pytest
 from mesh.reaper import process_start_time, stop_orphans, watch_until_eof
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def scratch_dir() -> Iterator[Path]:
-    # Not tmp_path: as root, PostgreSQL's unprivileged user must traverse the parents.
-    path = Path(tempfile.mkdtemp(prefix="lilo-reaper-test-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _exits_within(pid: int, seconds: float) -> bool:
