@@ -3,11 +3,12 @@
 The heads are trained by ``services/safety/train.py`` and stored as plain numbers in
 ``services/safety/data/crisis_model.json`` (no pickle, no scikit-learn at run time):
 
-- ``urgent``: one binary head, P(HIGH or CRITICAL). It alone decides whether the message
-  is urgent, against ``threshold`` (chosen by cross-validation for recall, see train.py).
-  It reads the embedding followed by TF-IDF word 1-2-gram features (``ngram_features``):
-  the mean-pooled embedding blurs "hang myself" and "hang the pictures", the word pairs
-  do not.
+- ``urgent``: one binary head, P(HIGH or CRITICAL). It reads the embedding followed by
+  TF-IDF word 1-2-gram features (``ngram_features``): the mean-pooled embedding blurs "hang
+  myself" and "hang the pictures", the word pairs do not. With ``blend_level`` (format 4)
+  the urgent probability is the mean of this head and the level head's P(HIGH) +
+  P(CRITICAL); that probability alone decides whether the message is urgent, against
+  ``threshold`` (chosen by cross-validation for recall, see train.py).
 - ``level``: a 5-way head (NONE..CRITICAL) on the same features as ``urgent``. It splits
   urgent messages into HIGH/CRITICAL and grades the others NONE/LOW/MEDIUM. (With the
   embedding alone it called messages with a means word, "tablets", "knife", CRITICAL too
@@ -23,7 +24,8 @@ loaded lazily, once, on first use or by ``warm_up``. The detector finds no PHI.
 ``RulesAndModelDetector`` (the service default, ``default_detector``) combines the rules
 and the model like ``CompositeDetector`` (highest level wins, nobody lowers the other),
 with one guard: when the rules saw crisis words and explained them away by context
-(negated, addressed to the listener, innocent, a joke, about TV) and do not themselves
+(negated, addressed to the listener, innocent, a joke, about TV or training), or noted an
+idiom or routine medication talk (``detector.CONTEXT_DISCOUNTS``), and do not themselves
 say HIGH, the model alone may raise the message to MEDIUM but not to HIGH. In training
 data no urgent message had such a discount, while many false alarms did.
 """
@@ -44,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import ThreadpoolController
 
 from services.safety import ModelLoadError
 from services.safety.detector import CONTEXT_DISCOUNTS, Detector, RuleDetector, combine
@@ -67,7 +70,8 @@ __all__ = [
 ]
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "data" / "crisis_model.json"
-FORMAT_VERSION = 3  # 3: the level head reads the n-gram features too
+# 3: the level head reads the n-gram features too; 4: ``blend_level`` (see CrisisHeads).
+FORMAT_VERSION = 4
 # A category is reported when its head says at least this much.
 CATEGORY_THRESHOLD = 0.5
 
@@ -94,6 +98,9 @@ class CrisisHeads:
     """The trained linear heads; shapes are checked by ``load_heads``.
 
     With an empty ``ngram_vocabulary`` the urgent and level heads read the embedding alone.
+    With ``blend_level`` the urgent probability compared with ``threshold`` is the mean of
+    the urgent head and the level head's P(HIGH) + P(CRITICAL); without it, the urgent
+    head alone.
     """
 
     urgent_coef: Floats  # (EMBEDDING_DIM + len(ngram_vocabulary),)
@@ -105,6 +112,7 @@ class CrisisHeads:
     category_intercept: Floats  # (len(CrisisCategory),)
     ngram_vocabulary: Mapping[str, int] = field(default_factory=dict)
     ngram_idf: Floats = field(default_factory=lambda: np.zeros(0))
+    blend_level: bool = False
 
 
 def ngram_features(text: str, vocabulary: Mapping[str, int], idf: Floats) -> Floats:
@@ -166,6 +174,7 @@ def load_heads(path: Path = DEFAULT_WEIGHTS) -> CrisisHeads:
             ),
             ngram_vocabulary={gram: index for index, gram in enumerate(vocabulary)},
             ngram_idf=_array(raw["urgent"]["idf"], (len(vocabulary),), "urgent idf"),
+            blend_level=bool(raw["urgent"]["blend_level"]),
         )
     except (KeyError, TypeError) as error:
         raise ModelLoadError(f"{path} lacks a field: {error!r}") from error
@@ -178,11 +187,13 @@ def decide(heads: CrisisHeads, embedding: npt.NDArray[np.floating[Any]], text: s
     p_urgent = float(_sigmoid(np.array(urgent_x @ heads.urgent_coef + heads.urgent_intercept)))
     p_level = _softmax(heads.level_coef @ urgent_x + heads.level_intercept)
     order = list(CrisisLevel)
+    high, critical = (
+        float(p_level[order.index(CrisisLevel.HIGH)]),
+        float(p_level[order.index(CrisisLevel.CRITICAL)]),
+    )
+    if heads.blend_level:
+        p_urgent = (p_urgent + high + critical) / 2.0
     if p_urgent >= heads.threshold:
-        high, critical = (
-            p_level[order.index(CrisisLevel.HIGH)],
-            p_level[order.index(CrisisLevel.CRITICAL)],
-        )
         level = CrisisLevel.CRITICAL if critical > high else CrisisLevel.HIGH
     else:
         below = order.index(CrisisLevel.HIGH)
@@ -216,25 +227,31 @@ class ModelDetector:
         self._weights = weights
         self._encoder_dir = encoder_dir
         self._lock = threading.Lock()
-        self._loaded: tuple[MiniLmEncoder, CrisisHeads] | None = None
+        self._loaded: tuple[MiniLmEncoder, CrisisHeads, ThreadpoolController] | None = None
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first message."""
         self._load()
 
-    def _load(self) -> tuple[MiniLmEncoder, CrisisHeads]:
+    def _load(self) -> tuple[MiniLmEncoder, CrisisHeads, ThreadpoolController]:
         with self._lock:
             if self._loaded is None:
                 heads = load_heads(self._weights)
-                self._loaded = (shared_encoder(self._encoder_dir), heads)
+                # Scanned once: a fresh scan per message costs ~0.6 ms (see embedding.py).
+                threadpools = ThreadpoolController()
+                self._loaded = (shared_encoder(self._encoder_dir), heads, threadpools)
             return self._loaded
 
     def verdict(self, text: str) -> Verdict:
-        encoder, heads = self._load()
+        encoder, heads, threadpools = self._load()
         cleaned = model_input(text)
         if not cleaned:  # nothing but idioms and spaces
             return Verdict(CrisisLevel.NONE, 0.0, ())
-        return decide(heads, encoder.encode(cleaned), cleaned)
+        embedding = encoder.encode(cleaned)
+        # The heads' products (5 x ~12 000) are big enough for BLAS to start threads, whose
+        # spinning doubled the CPU per message: one thread, as in the encoder.
+        with threadpools.limit(limits=1, user_api="blas"):
+            return decide(heads, embedding, cleaned)
 
     def analyze(self, text: str) -> Analysis:
         verdict = self.verdict(text)

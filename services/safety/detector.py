@@ -7,14 +7,20 @@ How ``RuleDetector`` reads a message (each step is a small function below):
 
 1. PHI spans are found and masked on the original text (``services.safety.phi``).
 2. The text is normalised (``normalize``): typos, text-speak and leetspeak are rewritten.
-3. Idioms are blanked out ("this traffic is killing me").
-4. Each sentence about media or fiction is skipped ("the man on TV said ...").
+3. Idioms are blanked out ("this traffic is killing me") and noted.
+4. Each sentence about media or fiction, or about training and general information, is
+   skipped ("the man on TV said ...", "signs of a stroke include ...").
 5. Each rule match is dropped if its clause negates it ("I'm not going to hurt myself"),
    is addressed to the listener ("are you having thoughts of suicide?"), has an innocent
    context ("cut myself shaving") or, for threats, is followed by a laugh.
 6. Matches in a sentence set in the past are capped ("years ago I tried" -> LOW).
 7. Current suicidal, self-harm or violent intent becomes CRITICAL when means are at hand
    or the plan has a time ("tonight").
+8. A message that reads as routine medication or care talk, with no danger word, is noted
+   (``ROUTINE``); it changes no rule verdict.
+
+The notes in ``CONTEXT_DISCOUNTS`` tell the rules+model detector that the rules explained
+the message's crisis words away (services.safety.classifier).
 
 The level is the highest surviving signal; categories are the union of all signals.
 """
@@ -49,9 +55,12 @@ from services.safety.rules import (
     MEDIA,
     NEGATORS,
     PRESENT_OVERRIDE,
+    ROUTINE_CARE,
+    ROUTINE_DANGER,
     RULES,
     SECOND_PERSON,
     SELF_FOCUSED,
+    TEACHING,
     TIME_CAPS,
     Rule,
 )
@@ -88,9 +97,33 @@ ADDRESSED_TO_LISTENER = "ignored a mention addressed to the listener"
 INNOCENT_CONTEXT = "ignored a mention in an innocent context"
 JOKING_THREAT = "ignored a threat marked as a joke"
 ABOUT_MEDIA = "ignored a sentence about the news, TV or fiction"
+ABOUT_TEACHING = "ignored a sentence about training or general information"
+IDIOM = "ignored a figure of speech"
+# Not a dropped match: a note that the message reads as routine medication or care talk
+# ("takes his statin at night"), so that the model alone does not raise it to HIGH.
+ROUTINE = "reads as routine medication or care talk"
 CONTEXT_DISCOUNTS = frozenset(
-    {NEGATED, ADDRESSED_TO_LISTENER, INNOCENT_CONTEXT, JOKING_THREAT, ABOUT_MEDIA}
+    {
+        NEGATED,
+        ADDRESSED_TO_LISTENER,
+        INNOCENT_CONTEXT,
+        JOKING_THREAT,
+        ABOUT_MEDIA,
+        ABOUT_TEACHING,
+        IDIOM,
+        ROUTINE,
+    }
 )
+
+# Negators that reach across "or" to a list's later items ("no self-harm or suicidal
+# thoughts"); verb negations ("don't know whether to … or …") do not.
+_LIST_NEGATORS = frozenset({"no", "never", "neither", "nor", "denies", "denied", "deny", "denying"})
+
+# A discounted match of a rule below this level (a negated "worried", "don't worry about
+# me") is noted as ``MINOR_DISCOUNT``, which does not guard against the model: the guard is
+# for crisis words explained away, not for any word explained away.
+GUARD_MIN_LEVEL = CrisisLevel.MEDIUM
+MINOR_DISCOUNT = "ignored a minor mention in its context"
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[\w']+")
@@ -123,18 +156,34 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def _clause_before(sentence: str, position: int) -> str:
-    """The text between the last clause boundary and ``position``."""
+def _clause_before(sentence: str, position: int, through_or: bool = False) -> str:
+    """The text between the last clause boundary and ``position``.
+
+    With ``through_or``, "or" and "nor" are not boundaries: a negation covers a list
+    ("denies any thoughts of self-harm or suicide")."""
     start = 0
     for boundary in CLAUSE_BREAK.finditer(sentence, 0, position):
+        if through_or and boundary.group().lower() in ("or", "nor"):
+            continue
         start = boundary.end()
     return sentence[start:position]
 
 
 def is_negated(sentence: str, position: int) -> bool:
-    """True if a negator stands within ``NEGATION_WINDOW`` words before ``position``."""
-    words = _WORD.findall(_clause_before(sentence, position).lower())
-    return any(word in NEGATORS for word in words[max(0, len(words) - NEGATION_WINDOW) :])
+    """True if a negator stands within ``NEGATION_WINDOW`` words before ``position``.
+
+    Words joined by "or" count as one list, so across an "or" the window is twice as long
+    ("she denies any thoughts of self-harm or suicide"), for the negators that govern a
+    list (``_LIST_NEGATORS``): "I don't know whether to laugh or kill myself" still counts."""
+    clause = _clause_before(sentence, position)
+    words = _WORD.findall(clause.lower())
+    if any(word in NEGATORS for word in words[max(0, len(words) - NEGATION_WINDOW) :]):
+        return True
+    longer = _clause_before(sentence, position, through_or=True)
+    if len(longer) == len(clause):
+        return False
+    head = _WORD.findall(longer[: len(longer) - len(clause)].lower())
+    return any(word in _LIST_NEGATORS for word in head[-2 * NEGATION_WINDOW :])
 
 
 def is_addressed_to_listener(sentence: str, position: int) -> bool:
@@ -181,7 +230,7 @@ def _signals_in_sentence(
         for match in rule.pattern.finditer(sentence):
             why_not = _suppression(rule, sentence, match, joking)
             if why_not is not None:
-                yield why_not
+                yield why_not if rule.level >= GUARD_MIN_LEVEL else MINOR_DISCOUNT
                 continue
             capped, cap = _time_cap(sentence, rule.categories[0])
             if not capped:
@@ -213,15 +262,17 @@ def _escalate(signal: Signal, means_at_hand: bool) -> Signal:
 
 def scan(text: str, rules: Sequence[Rule] = RULES) -> tuple[list[Signal], list[str]]:
     """Find the crisis signals in normalised ``text``; also return the discount notes."""
-    text = IDIOMS.sub(" ", text)
-    joking = JOKE.search(text) is not None
     signals: list[Signal] = []
     notes: list[str] = []
+    if IDIOMS.search(text):
+        notes.append(IDIOM)
+    text = IDIOMS.sub(" ", text)
+    joking = JOKE.search(text) is not None
     live_sentences: list[str] = []
     for sentence in split_sentences(text):
-        if MEDIA.search(sentence):
+        if MEDIA.search(sentence) or TEACHING.search(sentence):
             if any(rule.pattern.search(sentence) for rule in rules):
-                notes.append(ABOUT_MEDIA)
+                notes.append(ABOUT_MEDIA if MEDIA.search(sentence) else ABOUT_TEACHING)
             continue
         live_sentences.append(sentence)
         for item in _signals_in_sentence(sentence, rules, joking):
@@ -230,6 +281,8 @@ def scan(text: str, rules: Sequence[Rule] = RULES) -> tuple[list[Signal], list[s
             else:
                 signals.append(item)
     live = " ".join(live_sentences)
+    if ROUTINE_CARE.search(text) and not ROUTINE_DANGER.search(text):
+        notes.append(ROUTINE)
     means_at_hand = MEANS.search(live) is not None
     signals = [_escalate(signal, means_at_hand) for signal in signals]
     if means_at_hand and COMMITMENT.search(live):

@@ -29,9 +29,12 @@ __all__ = [
     "MEDIA",
     "NEGATORS",
     "PRESENT_OVERRIDE",
+    "ROUTINE_CARE",
+    "ROUTINE_DANGER",
     "RULES",
     "SECOND_PERSON",
     "SELF_FOCUSED",
+    "TEACHING",
     "TIME_CAPS",
     "Rule",
 ]
@@ -147,6 +150,14 @@ SUICIDE_RULES: tuple[Rule, ...] = (
           r"looking\s+up\s+ways\s+to\s+(?:die|end)",
           r"this\s+is\s+my\s+last\s+message", r"sorry\s+for\s+everything", r"goodbye\s+forever",
           r"won't\s+be\s+(?:here|around)\s+(?:tomorrow|much\s+longer)",
+          # Indirect plans: absence plus a sign it is arranged ("I won't be here next week
+          # anyway, I've sorted it"); "I won't be here next week, we're on holiday" is not.
+          r"won't\s+be\s+(?:here|around|alive)\b.{0,40}\b(?:make\s+sure|made\s+sure|sorted\s+it"
+          r"|see\s+to\s+(?:it|that)|arrangements|anyway|for\s+good)",
+          r"(?:made|making)\s+my\s+own\s+arrangements",
+          r"make\s+sure\s+i\s+(?:don't|never|won't)\s+(?:see|make\s+it\s+to|reach)\s+"
+          r"(?:another|next|my\s+next)",
+          r"(?:looking|staring|stared|looked)\s+at\s+the\s+(?:rope|noose)",
           r"tell\s+(?:my|the)\s+(?:family|kids|children|daughter|son)\s+(?:that\s+)?i\s+love\s+them"),
     # Attempts: HIGH when recent; the time markers (TIME_CAPS) lower older ones.
     _rule(SI, HIGH, "suicide attempt",
@@ -311,9 +322,18 @@ SUBSTANCE_RULES: tuple[Rule, ...] = (
           rf"|almost\s+)?(?:\d{{2,}}\s+(?:\w+\s+)?{_MED}|all\s+(?:of\s+)?(?:my|the|her|his)\s+"
           rf"(?:\w+\s+)?{_MED}|too\s+many\s+(?:of\s+(?:my|his|her)\s+)?(?:\w+\s+)?{_MED}"
           rf"|(?:a|the)\s+(?:whole|full|entire)\s+(?:bottle|packet|box|pack)\s+of\s+(?:\w+\s+)?{_MED})",
-          r"(?:took|taken|swallowed|downed)\s+(?:[\w']+\s+){0,2}(?:whole|entire)\s+(?:[\w']+\s+){0,2}"
+          rf"(?:took|taken|swallowed|downed|drank|drunk)\s+(?:the\s+|a\s+|my\s+)?"
+          rf"(?:whole|entire)\s+"
+          rf"(?:week's|month's|fortnight's|day's)\s+(?:worth\s+of\s+)?(?:\w+\s+)?{_MED}",
+          r"(?:took|taken|swallowed|downed|drank|drunk)\s+(?:[\w']+\s+){0,2}(?:whole|entire)\s+"
+          r"(?:[\w']+\s+){0,2}"
           r"(?:bottle|packet|box|pack|blister\s+pack|supply)",
-          r"(?:taken|took|swallowed)\s+everything\s+i\s+(?:had|have|could\s+find)",
+          r"(?:taken|took|swallowed)\s+everything\s+(?:i\s+(?:had|have|could\s+find)|in\s+the"
+          r"\s+(?:cupboard|drawer|cabinet|box|house|bathroom))",
+          # Taken, and now saying goodbye: "the tablets are all swallowed now, I love you".
+          rf"{_MED}\s+are\s+all\s+(?:swallowed|gone\s+down)",
+          rf"{_MED}\s+are\s+(?:kicking\s+in|starting\s+to\s+work|working\s+now)\b.{{0,40}}"
+          rf"\b(?:love\s+you|sorry|goodbye|bye)",
           r"overdosed", r"(?:took|taken|had)\s+an\s+overdose"),
     _rule(SU, CRITICAL, "alcohol taken with medication",
           rf"(?:drank|drunk|had|taken|took|swallowed|downed)\b.{{0,40}}\b{_ALCOHOL}\b.{{0,20}}"
@@ -416,8 +436,8 @@ IDIOMS: re.Pattern[str] = _any(
     r"kill\s+me\s+now",  # exasperation: "kill me now, it's bingo again"
     r"(?:killing|killed|kill)\s+myself\s+laughing",
     # Someone "will kill me if I'm late": a scolding, not a threat.
-    r"(?:she|he|they|mum|mom|dad|my\s+\w+)(?:'ll|\s+will|\s+would|\s+is\s+going\s+to)"
-    r"\s+kill\s+me\s+if",
+    r"(?:she|he|they|mum|mom|dad|my\s+\w+)(?:'ll|\s+will|\s+would|\s+is\s+going\s+to"
+    r"|'s\s+going\s+to)\s+(?:kill|murder)\s+me\s+(?:if|for)",
     r"(?:battery|phone|plants?|flowers?|garden|car|laptop|ipad|tv|remote|torch)"
     r"\s+(?:has\s+|have\s+|is\s+|are\s+)?(?:died|dying|dead)",
     r"(?:laughed|laughing|laugh)\s+(?:till|until)\s+(?:i|we)\s+(?:cried|cry|died)",
@@ -426,6 +446,35 @@ IDIOMS: re.Pattern[str] = _any(
     r"jump(?:ed)?\s+out\s+of\s+my\s+skin",
     r"crack(?:ed|s)?\s+me\s+up",
     r"(?:slayed|slay|slaying)\s+(?:it|them)",
+    # Added with holdout_v5 round (kinds seen among holdout_v4's false alarms).
+    r"if\s+it\s+kills\s+me",  # "I'll finish this sudoku if it kills me"
+    # Worn-out body parts: "my knees are shot", "hands shot to pieces".
+    r"(?:knees?|hips?|back|eyes|nerves|hands|legs|feet|ankles?|joints)\s+(?:are|is|'re|'s)"
+    r"\s+(?:\w+\s+)?shot(?:\s+to\s+pieces)?",
+    r"shot\s+to\s+pieces",
+    # Eating with gusto: "I'm going to murder that lasagne", "I'll murder a pint".
+    r"(?:murder|demolish|destroy|kill)\s+(?:a|an|some|that|this|the|my)\s+(?:\w+\s+)?"
+    r"(?:lasagne|lasagna|pizza|curry|pint|cake|roast|dinner|sandwich|pie|burger|cuppa|brew"
+    r"|biscuits?|chips|trifle|pudding|fry-up|breakfast|kebab|takeaway|scones?|buns?|lunch)",
+    # Too much of a good thing: "overdosed on chocolate at the party".
+    r"overdos(?:e|ed|ing)\s+on\s+(?:the\s+)?(?:chocolate|cake|sweets|sugar|sun|sunshine|telly"
+    r"|tv|television|pudding|mince\s+pies|biscuits|carbs|coffee|crisps|easter\s+eggs|cheese)",
+    r"shoot(?:ing)?\s+off",
+    r"knock\s+(?:'em|them|him|her|'m)\s+dead",
+    r"cut\s+(?:myself|him|her|me|us)\s+(?:some\s+)?slack",
+    r"bleed(?:ing)?\s+(?:me|us|him|her|them)\s+dry",
+    r"bleed(?:ing)?\s+the\s+radiators?",
+    r"drowning\s+in\s+(?:paperwork|work|emails|bills|laundry|forms)",
+    r"killer\s+(?:headache|migraine|heels|view|at\s+\w+)",
+    r"(?:but\s+)?(?:i'll|you'll|he'll|she'll)\s+live\b",
+    r"cut(?:ting)?\s+(?:back|down)\s+on",
+    # Hanging things, not people: "hang the washing out", "hang my grandson's drawings".
+    r"hang(?:ing)?\s+(?:up\s+)?(?:the|my|his|her|some|our|a|these|those)\s+(?:[\w']+\s+){0,2}"
+    r"(?:washing|curtains?|pictures?|drawings?|photos?|paintings?|decorations|coats?|clothes"
+    r"|baskets?|bunting|calendar|mirror|clock|lights|cards)",
+    # The card game: "I'm off to the bridge club tonight".
+    r"bridge\s+(?:club|night|game|partner|players?|drive|evening|afternoon)",
+    r"(?:play|playing|game\s+of)\s+bridge",
 )
 
 # Harm-to-others talk followed by a laugh or "joking" is banter; suicide talk is never
@@ -448,6 +497,22 @@ MEDIA: re.Pattern[str] = _any(
     r"|novel|documentary|song|play|character|actor|actress|villain|episode|article|news"
     r"|newspaper|programme|program|podcast)",
     r"(?:news|newspaper|paper|radio|song|article|report|tv)\s+(?:said|says|say|reported|reports)",
+    # Programmes and stage works by name; "Casualty" only capitalised (a casualty ward is real).
+    r"eastenders|corrie|coronation\s+street|emmerdale|hollyoaks|holby(?:\s+city)?|neighbours"
+    r"|home\s+and\s+away|midsomer(?:\s+murders)?|line\s+of\s+duty|miss\s+marple|poirot",
+    r"(?-i:Casualty)",
+    r"(?:the|an|that|this)\s+(?:opera|ballet|panto|pantomime)",
+    r"romeo\s+and\s+juliet|agatha\s+christie|shakespeare",
+)
+
+# Sentences about training, leaflets or general information: "today's training covered how
+# to respond to a resident who talks about suicide", "signs of a stroke include …". They
+# are skipped like media sentences.
+TEACHING: re.Pattern[str] = _any(
+    r"(?:training|refresher|course|workshop|staff\s+meeting|induction|e-learning)",
+    r"(?:the\s+)?(?:leaflet|poster|guidance|policy|handbook)\s+(?:says|said|tells|explains)",
+    r"signs\s+of\s+(?:a\s+|an\s+)?(?:stroke|heart\s+attack|hypo|sepsis|abuse|neglect|overdose)",
+    r"(?:how|what)\s+to\s+(?:do|respond|help|spot|recognise|recognize)\s+(?:if|when|someone)",
 )
 
 # Words that negate what follows within the same clause ("I'm not going to hurt myself").
@@ -581,4 +646,82 @@ COMMITMENT: re.Pattern[str] = _any(
     r"doing\s+it\s+(?:tonight|now|today)",
     r"do\s+it\s+(?:tonight|now)",
     r"(?:i'm|i\s+am)\s+ready\b(?!\s+(?:for|to\s+(?:eat|go\s+out)))",
+)
+
+# Routine medication and care talk: a medicine word together with a routine cue ("with
+# breakfast", "in the dosette box", "the pharmacist", "crushed in jam"). A message that
+# matches and has none of ``ROUTINE_DANGER`` gets a context note, so the model alone
+# cannot raise it to HIGH (the rules+model guard). It never lowers the rules' own verdict.
+_CARE_WORD = (
+    rf"(?:{_MED}|statins?|levothyroxine|thyroxine|inhalers?|puffs|eye\s+drops|drops|antibiotics"
+    r"|laxatives?|water\s+tablet|blood\s+thinners?|patch|patches|vitamins?|jab|booster"
+    r"|vaccine|injection|nebuliser|dosette(?:\s+box)?|pill\s+organi[sz]er|prescriptions?|dose"
+    r"|meds|catheter|dressing|pill|tablet)"
+)
+_ROUTINE_CUE = (
+    r"(?:with|at|before|after)\s+(?:my\s+|his\s+|her\s+|their\s+|a\s+|the\s+)?(?:breakfast|lunch"
+    r"|dinner|tea|supper|food|meals?|porridge|cereal|cuppa|milk|water|juice|yoghurt|yogurt|jam"
+    r"|custard|puree|bedtime|night)"
+    r"|(?:in|into)\s+(?:some\s+|a\s+spoonful\s+of\s+)?(?:jam|yoghurt|yogurt|custard|puree)"
+    r"|(?:in\s+the|every|each)\s+(?:morning|evening|night|day)s?|first\s+thing|at\s+\d"
+    r"|(?:once|twice|three\s+times|four\s+times)\s+a\s+day|daily|as\s+usual|same\s+as\s+always"
+    r"|dosette|blister\s+packs?|pill\s+organi[sz]er|mar\s+chart|medication\s+round"
+    r"|repeat\s+prescription|pharmacy|pharmacist|chemist|surgery"
+    r"|(?:gp|doctor|nurse|consultant)\s+(?:has\s+)?(?:stopped|reduced|changed|started|increased"
+    r"|lowered|prescribed|switched|is\s+(?:weaning|reducing|cutting))"
+    r"|crush(?:ed|es)?|liquid\s+form|locked\s+(?:drawer|trolley|cupboard|cabinet|safe)"
+    r"|signed\s+for|weaning|refill(?:ed)?|order(?:ed)?\s+(?:more|another)|ran\s+out|run\s+out"
+    r"|side\s+effects?|arm\s+(?:aches|is\s+sore)|inr|blood\s+pressure|readings?"
+)
+ROUTINE_CARE: re.Pattern[str] = re.compile(
+    rf"\b{_CARE_WORD}\b.{{0,60}}?\b(?:{_ROUTINE_CUE})\b"
+    rf"|\b(?:{_ROUTINE_CUE})\b.{{0,60}}?\b{_CARE_WORD}\b",
+    re.IGNORECASE,
+)
+# Any of these in the message and it is not treated as routine: quantity, hoarding,
+# farewells, death words, alcohol, someone else's medicine.
+ROUTINE_DANGER: re.Pattern[str] = _any(
+    r"all\s+(?:of\s+)?(?:my|the|his|her|them|those|these)",
+    r"every\s+(?:one|single|last)",
+    # Added after the round's scoring, from older held-out misses ("took every tablet in my
+    # dosette box", "crushing up her tablets and taking them all"): it can only raise.
+    r"every\s+(?:tablet|pill|capsule|dose|patch)s?",
+    r"(?:them|it|they)\s+all",
+    r"all\s+at\s+once",
+    r"whole",
+    r"entire",
+    r"the\s+lot",
+    r"lots\s+of",
+    r"handful",
+    r"too\s+many",
+    r"extra",
+    r"double",
+    r"triple",
+    r"\d{2,}",
+    r"overdos\w*",
+    r"sav(?:e|ed|ing)",
+    r"stockpil\w*",
+    r"hoard\w*",
+    r"hid(?:e|es|den|ing)",
+    r"collect\w*",
+    r"goodbye",
+    r"bye",
+    r"love\s+you",
+    r"sorry",
+    r"end\s+it",
+    r"die|died|dying|dead|death",
+    r"kill\w*",
+    r"suicid\w*",
+    r"wake\s+up",
+    r"sleep\s+forever",
+    r"kicking\s+in",
+    r"on\s+purpose",
+    r"enough",
+    r"lethal",
+    r"fatal",
+    r"swallowed\s+(?:them|the\s+lot|it\s+all)",
+    r"no\s+more",
+    rf"{_ALCOHOL}",
+    r"someone\s+else's|other\s+(?:people's|residents')|(?:wife's|husband's)",
+    r"can't\s+(?:breathe|wake)|unconscious|unresponsive|not\s+breathing|collapsed",
 )

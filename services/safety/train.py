@@ -15,12 +15,15 @@ precision on purpose, because the service exists to find the urgent messages. No
 held out is used to pick it.
 
 ``tests/safety/blind_set.jsonl``, ``holdout_set.jsonl``, ``holdout_v3_set.jsonl`` and
-``holdout_v4.jsonl`` are held out and must never be added to ``TRAINING_SETS``; ``main``
-refuses them.
+``holdout_v5.jsonl`` are held out and must never be added to ``TRAINING_SETS``; ``main``
+refuses them by name, and refuses ``holdout_v5.jsonl`` by content too (its SHA-256 is
+pinned in ``HELD_OUT_SHA256``, so a renamed copy is refused as well). ``holdout_v4.jsonl``
+was held out until it had been scored once; it is now in the training pool.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,16 +42,22 @@ from services.safety.embedding import MiniLmEncoder
 from services.safety.evaluate import Example, parse_examples
 from services.safety.model import CrisisCategory, CrisisLevel
 
-__all__ = ["HELD_OUT", "TRAINING_SETS", "main", "train"]
+__all__ = ["HELD_OUT", "HELD_OUT_SHA256", "TRAINING_SETS", "main", "train"]
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_SETS = (
     ROOT / "services/safety/data/train_set.jsonl",  # written for the model
     ROOT / "tests/safety/eval_set.jsonl",  # the rules' in-sample set
     ROOT / "tests/safety/holdout_v1_set.jsonl",  # the rules' first holdout, since tuned on
+    ROOT / "tests/safety/holdout_v4.jsonl",  # held out until scored once, then trained on
 )
 HELD_OUT = frozenset(
-    {"blind_set.jsonl", "holdout_set.jsonl", "holdout_v3_set.jsonl", "holdout_v4.jsonl"}
+    {"blind_set.jsonl", "holdout_set.jsonl", "holdout_v3_set.jsonl", "holdout_v5.jsonl"}
+)
+# Content digests of held-out sets: a file with one of these digests is refused whatever
+# its name. holdout_v5 was frozen at this digest before any model change of its round.
+HELD_OUT_SHA256 = frozenset(
+    {"e5377a596cc5fee175de97a175fbc398274bac4df02bd055e5115e1963f155cb"}  # holdout_v5.jsonl
 )
 TARGET_CV_RECALL = 0.97
 C_URGENT = 16.0  # inverse regularisation; picked by cross-validation on the pool
@@ -65,6 +74,8 @@ def _load(paths: Sequence[Path]) -> list[Example]:
     for path in paths:
         if path.name in HELD_OUT:
             raise SystemExit(f"{path.name} is a held-out set and must not be trained on")
+        if hashlib.sha256(path.read_bytes()).hexdigest() in HELD_OUT_SHA256:
+            raise SystemExit(f"{path} has the content of a held-out set and must not be trained on")
         with path.open(encoding="utf-8") as handle:
             for example in parse_examples(handle):
                 key = example.text.strip().lower()
@@ -90,16 +101,30 @@ def _urgent_features(x: Any, vectorizer: Any, texts: Sequence[str]) -> Any:
     return np.hstack([x, vectorizer.transform(texts).toarray()])
 
 
+def _blend(p_urgent: Any, level_model: Any, features: Any) -> Any:
+    """The decision probability: the mean of the urgent head and the level head's
+    P(HIGH) + P(CRITICAL), as ``classifier.decide`` computes it with ``blend_level``."""
+    p_level = level_model.predict_proba(features)
+    classes = list(level_model.classes_)
+    order = list(CrisisLevel)
+    urgent_levels = (order.index(CrisisLevel.HIGH), order.index(CrisisLevel.CRITICAL))
+    p_high = sum(p_level[:, classes.index(level)] for level in urgent_levels if level in classes)
+    return (p_urgent + p_high) / 2.0
+
+
 def _pick_threshold(
-    x: Any, texts: Sequence[str], urgent: Any, rules_urgent: Any, guarded: Any
+    x: Any, texts: Sequence[str], levels: Any, rules_urgent: Any, guarded: Any
 ) -> tuple[float, float, float]:
     """(threshold, cv recall, cv precision) for the highest threshold meeting the target.
 
     Scored as the service decides: urgent if the rules say so, or if the model does and the
     rules did not explain the message's crisis words away (``guarded``). The ``FOLDS``-fold
     split is repeated with ``CV_REPEATS`` shuffles and recall and precision are averaged
-    over them, so one lucky split does not set the threshold.
+    over them, so one lucky split does not set the threshold. The probability is
+    ``_blend``'s: in cross-validation on the pool the blend raised precision at recall 0.97
+    by 0.02 over the urgent head alone (three shuffles).
     """
+    urgent = levels >= list(CrisisLevel).index(CrisisLevel.HIGH)
     from sklearn.model_selection import StratifiedKFold
 
     runs = []
@@ -108,13 +133,14 @@ def _pick_threshold(
         folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(x, urgent)
         for train_rows, test_rows in folds:
             vectorizer = _vectorizer().fit([texts[i] for i in train_rows])
-            model = _fit(
-                _urgent_features(x[train_rows], vectorizer, [texts[i] for i in train_rows]),
-                urgent[train_rows],
-                C_URGENT,
-            )
+            train_x = _urgent_features(x[train_rows], vectorizer, [texts[i] for i in train_rows])
             test_x = _urgent_features(x[test_rows], vectorizer, [texts[i] for i in test_rows])
-            probability[test_rows] = model.predict_proba(test_x)[:, 1]
+            model = _fit(train_x, urgent[train_rows], C_URGENT)
+            probability[test_rows] = _blend(
+                model.predict_proba(test_x)[:, 1],
+                _fit(train_x, levels[train_rows], C_LEVEL),
+                test_x,
+            )
         runs.append(probability)
     best = (_THRESHOLDS[0], 0.0, 0.0)
     for threshold in _THRESHOLDS:
@@ -141,7 +167,7 @@ def train(examples: Sequence[Example], encoder: MiniLmEncoder) -> tuple[dict[str
     by_rules = [RuleDetector().analyze(example.text) for example in examples]
     rules_urgent = np.array([a.level >= CrisisLevel.HIGH for a in by_rules])
     guarded = np.array([any(r in CONTEXT_DISCOUNTS for r in a.reasons) for a in by_rules])
-    threshold, cv_recall, cv_precision = _pick_threshold(x, texts, urgent, rules_urgent, guarded)
+    threshold, cv_recall, cv_precision = _pick_threshold(x, texts, levels, rules_urgent, guarded)
     vectorizer = _vectorizer().fit(texts)
     urgent_model = _fit(_urgent_features(x, vectorizer, texts), urgent, C_URGENT)
     vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
@@ -159,6 +185,7 @@ def train(examples: Sequence[Example], encoder: MiniLmEncoder) -> tuple[dict[str
             "coef": urgent_model.coef_[0].round(6).tolist(),
             "intercept": round(float(urgent_model.intercept_[0]), 6),
             "threshold": threshold,
+            "blend_level": True,
             "ngrams": vocabulary,
             "idf": idf.tolist(),
         },

@@ -7,7 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.safety import DetectorConfigError
-from services.safety.detector import CompositeDetector, RuleDetector
+from services.safety.detector import (
+    ABOUT_MEDIA,
+    ABOUT_TEACHING,
+    CONTEXT_DISCOUNTS,
+    IDIOM,
+    MINOR_DISCOUNT,
+    ROUTINE,
+    CompositeDetector,
+    RuleDetector,
+)
 from services.safety.model import (
     ACTION_FOR_LEVEL,
     Analysis,
@@ -296,3 +305,110 @@ def test_analysis_is_internally_consistent(text: str) -> None:
     assert list(analysis.categories) == sorted(set(analysis.categories))
     assert analysis.reasons
     assert DETECTOR.analyze(text) == analysis  # pure: same input, same verdict
+
+
+# --- added with the holdout_v5 round ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my ankles are totally shot after the barn dance",
+        "I'm going to demolish that trifle after tea",
+        "I'll murder a pint when the cricket's on",
+        "we overdosed on mince pies at the carol service",
+        "I'll get this jigsaw done if it kills me",
+        "I'm off to my bridge club on Thursday",
+        "can you help me hang my wedding photos in the new room",
+        "she's going to murder me for forgetting the milk",
+        "I'll shoot off before the rush hour",
+        "I've been cutting down on salt",
+    ],
+)
+def test_new_idioms_are_not_crises_and_are_noted(text: str) -> None:
+    analysis = DETECTOR.analyze(text)
+    assert analysis.level is NONE, analysis.reasons
+    assert IDIOM in analysis.reasons
+
+
+def test_a_threat_with_when_is_not_a_scolding() -> None:
+    assert level_of("my husband says he'll kill me when I get home") is HIGH
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mum has her statin with her supper",
+        "the pharmacist changed his pain tablets to a liquid",
+        "Dad's tablets are crushed into yoghurt every morning",
+        "I take my inhaler twice a day",
+    ],
+)
+def test_routine_medication_talk_is_noted_for_the_guard(text: str) -> None:
+    analysis = DETECTOR.analyze(text)
+    assert analysis.level is NONE
+    assert ROUTINE in analysis.reasons
+    assert ROUTINE in CONTEXT_DISCOUNTS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I've swallowed all my tablets with breakfast, goodbye",
+        "I've been saving my tablets from the medication round",
+        "took my pills with a bottle of whisky at night",
+        "I've taken the whole month's tablets from the pharmacy bag",
+    ],
+)
+def test_danger_words_stop_the_routine_note(text: str) -> None:
+    assert ROUTINE not in DETECTOR.analyze(text).reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the first aid course showed us what to do if someone is choking",
+        "signs of a heart attack include chest pain spreading to the arm",
+        "On Emmerdale a man said he wanted to kill himself",
+        "in the last act of the opera she says she will kill herself",
+        "Nan was glued to Casualty, a man was having a heart attack",
+    ],
+)
+def test_training_and_named_programmes_are_not_crises(text: str) -> None:
+    analysis = DETECTOR.analyze(text)
+    assert analysis.level is NONE, analysis.reasons
+    assert set(analysis.reasons) & {ABOUT_MEDIA, ABOUT_TEACHING}
+
+
+def test_a_real_casualty_ward_is_not_media() -> None:
+    assert level_of("I'm in the casualty department, I took an overdose") is CRITICAL
+
+
+def test_a_list_negation_reaches_across_or() -> None:
+    assert level_of("she denies any thoughts of self-harm or suicide") is NONE
+    assert level_of("no thoughts of hurting myself or ending my life") is NONE
+    # A verb negation does not govern the list: the second item stands.
+    assert level_of("I don't know whether to laugh or kill myself") is HIGH
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("I won't be around for the summer fete, I've made sure of that", HIGH),
+        ("don't visit on Sunday, I won't be here by then anyway, it's sorted", HIGH),
+        ("I've made my own arrangements so you needn't come", HIGH),
+        ("I won't be here next Tuesday, I'm at the dentist", NONE),
+        ("The pills are all swallowed, goodbye", CRITICAL),
+        ("my tablets are kicking in now, sorry for everything", CRITICAL),
+        ("the painkillers are kicking in, feeling much better", NONE),
+        ("I drank the entire bottle of morphine syrup", CRITICAL),
+    ],
+)
+def test_indirect_plans_and_quiet_overdoses(text: str, level: CrisisLevel) -> None:
+    assert level_of(text) is level
+
+
+def test_a_discounted_minor_word_does_not_guard() -> None:
+    analysis = DETECTOR.analyze("don't worry about me")
+    assert MINOR_DISCOUNT in analysis.reasons
+    assert not set(analysis.reasons) & CONTEXT_DISCOUNTS

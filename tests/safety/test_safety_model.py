@@ -5,6 +5,7 @@ written before this round's training data and heads and scored once, see docs/sa
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import socket
@@ -30,12 +31,13 @@ from services.safety.detector import RuleDetector
 from services.safety.embedding import EMBEDDING_DIM, MiniLmEncoder, bundled_model_dir
 from services.safety.evaluate import evaluate, format_report, parse_examples
 from services.safety.model import Analysis, CrisisCategory, CrisisLevel, make_analysis
-from services.safety.train import HELD_OUT, TRAINING_SETS
+from services.safety.train import HELD_OUT, HELD_OUT_SHA256, TRAINING_SETS, _load
 
 HERE = Path(__file__).parent
 HOLDOUT = HERE / "holdout_set.jsonl"
 HOLDOUT_V3 = HERE / "holdout_v3_set.jsonl"
-HOLDOUT_V4 = HERE / "holdout_v4.jsonl"
+HOLDOUT_V4 = HERE / "holdout_v4.jsonl"  # trained on since it was scored once
+HOLDOUT_V5 = HERE / "holdout_v5.jsonl"
 BLIND = HERE / "blind_set.jsonl"
 URGENT = (CrisisLevel.HIGH, CrisisLevel.CRITICAL)
 
@@ -123,10 +125,11 @@ def test_detector_with_missing_weights_fails_on_warm_up(tmp_path: Path) -> None:
 
 def test_held_out_sets_are_not_in_the_training_pool() -> None:
     assert not {path.name for path in TRAINING_SETS} & HELD_OUT
-    assert {HOLDOUT.name, HOLDOUT_V3.name, HOLDOUT_V4.name, BLIND.name} <= HELD_OUT
+    assert {HOLDOUT.name, HOLDOUT_V3.name, HOLDOUT_V5.name, BLIND.name} <= HELD_OUT
+    assert HOLDOUT_V4.name in {path.name for path in TRAINING_SETS}
     held_out = {
         json.loads(line)["text"].strip().lower()
-        for path in (HOLDOUT, HOLDOUT_V3, HOLDOUT_V4, BLIND)
+        for path in (HOLDOUT, HOLDOUT_V3, HOLDOUT_V5, BLIND)
         for line in path.read_text().splitlines()
         if line
     }
@@ -143,11 +146,13 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(re.findall(r"\w+", text.lower()))
 
 
-def test_holdout_v4_has_no_near_duplicate_in_the_training_pool() -> None:
-    """No v4 message shares 70 % or more of its words with a training message.
+def test_holdout_v5_has_no_near_duplicate_in_the_training_pool() -> None:
+    """No v5 message shares 50 % or more of its words with a training message.
 
-    (At writing time the closest pair shared 63 %: short care-home phrases recur.)"""
-    held_out = [_words(json.loads(line)["text"]) for line in HOLDOUT_V4.read_text().splitlines()]
+    (v5 was checked at writing time against every older set at the same 50 %, plus a
+    character similarity of 0.75, and the close ones were rewritten before it was frozen.
+    The training messages added afterwards were checked against v5 the same way.)"""
+    held_out = [_words(json.loads(line)["text"]) for line in HOLDOUT_V5.read_text().splitlines()]
     trained = [
         _words(json.loads(line)["text"])
         for path in TRAINING_SETS
@@ -156,7 +161,19 @@ def test_holdout_v4_has_no_near_duplicate_in_the_training_pool() -> None:
     ]
     for words in held_out:
         closest = max(len(words & other) / len(words | other) for other in trained)
-        assert closest < 0.7, sorted(words)
+        assert closest < 0.5, sorted(words)
+
+
+def test_holdout_v5_is_frozen_and_refused_by_training(tmp_path: Path) -> None:
+    """v5 is unchanged since it was written, and training refuses it, renamed or not."""
+    digest = hashlib.sha256(HOLDOUT_V5.read_bytes()).hexdigest()
+    assert digest in HELD_OUT_SHA256
+    with pytest.raises(SystemExit, match="held-out"):
+        _load([HOLDOUT_V5])
+    renamed = tmp_path / "more_training.jsonl"
+    renamed.write_bytes(HOLDOUT_V5.read_bytes())
+    with pytest.raises(SystemExit, match="held-out"):
+        _load([renamed])
 
 
 # --- the heads' decision logic (pure, synthetic weights) ------------------------------------
@@ -206,6 +223,19 @@ def test_below_threshold_the_level_head_grades_the_rest() -> None:
     assert calm.categories == ()
     # Even a CRITICAL-leaning level head cannot make it urgent without the urgent head.
     assert decide(heads, unit(0.0, 1.0)).level < CrisisLevel.HIGH
+
+
+def test_blend_level_averages_the_urgent_and_level_heads() -> None:
+    """With ``blend_level`` the decision reads (P_urgent + P_level(HIGH or CRITICAL)) / 2."""
+    heads = dataclasses.replace(synthetic_heads(threshold=0.5), blend_level=True)
+    # Urgent head sure (dimension 0), level head says CRITICAL (dimension 1): urgent.
+    assert decide(heads, unit(1.0, 1.0)).level is CrisisLevel.CRITICAL
+    # Urgent head sure, level head says MEDIUM (dimension 2): the blend falls below 0.5.
+    blended = decide(heads, unit(1.0, 0.0, 1.0))
+    assert blended.level is CrisisLevel.MEDIUM
+    assert 0.45 < blended.urgent_probability < 0.55
+    alone = decide(synthetic_heads(threshold=0.5), unit(1.0, 0.0, 1.0))
+    assert alone.level in URGENT and alone.urgent_probability > 0.99
 
 
 def test_threshold_moves_the_decision() -> None:
@@ -303,6 +333,11 @@ STAYS_BELOW_HIGH = [
     # A holdout_v3 false alarm until the level head got the n-gram features and the
     # training data got kitchen-knife talk (no v3 text was trained on).
     "the knife block needs to go back in the locked cupboard after lunch",
+    # Known false alarms until the holdout_v5 round (new idioms, the routine-care note):
+    "my legs are killing me",
+    "Dad takes his blood thinner with breakfast and his statin at night",
+    "I'm off to the bridge club tonight",
+    "she overdosed on chocolate at the Christmas party",
 ]
 
 
@@ -329,13 +364,12 @@ def test_negations_idioms_and_questions_stay_below_high(
 @pytest.mark.parametrize(
     "text",
     [
-        "my legs are killing me",
         # Seen among holdout_v3's false alarms at its one scoring:
         "I took two paracetamol for my headache and it's gone",
-        # Seen among holdout_v4's false alarms at its one scoring:
-        "Dad takes his blood thinner with breakfast and his statin at night",
-        "I'm off to the bridge club tonight",
-        "she overdosed on chocolate at the Christmas party",
+        # Seen among holdout_v5's false alarms at its one scoring:
+        "swallowed my tablets with a glass of milk and went back to sleep",
+        "I want the ground to swallow me up, I called the vicar by the wrong name",
+        "he's on the top floor now, a room with a view over the river",
     ],
 )
 def test_known_false_alarms(detector: RulesAndModelDetector, text: str) -> None:
@@ -349,8 +383,8 @@ def _report_on(path: Path, detector: RulesAndModelDetector) -> Any:
 
 @pytest.mark.parametrize(
     ("path", "size", "urgent"),
-    [(HOLDOUT, 150, 50), (HOLDOUT_V3, 150, 50), (HOLDOUT_V4, 300, 100)],
-    ids=["holdout", "holdout_v3", "holdout_v4"],
+    [(HOLDOUT, 150, 50), (HOLDOUT_V3, 150, 50), (HOLDOUT_V5, 320, 100)],
+    ids=["holdout", "holdout_v3", "holdout_v5"],
 )
 def test_holdout_sets_are_big_enough(path: Path, size: int, urgent: int) -> None:
     examples = parse_examples(path.read_text(encoding="utf-8").splitlines())
@@ -360,26 +394,27 @@ def test_holdout_sets_are_big_enough(path: Path, size: int, urgent: int) -> None
 
 @pytest.mark.xfail(
     strict=True,
-    reason="target not reached on holdout_v4: recall 0.935, precision 0.714 (docs/safety.md)",
+    reason="target not reached on holdout_v5: recall 0.917, precision 0.761 (docs/safety.md)",
 )
-def test_targets_on_the_holdout_v4_set(detector: RulesAndModelDetector) -> None:
-    report = _report_on(HOLDOUT_V4, detector)
+def test_targets_on_the_holdout_v5_set(detector: RulesAndModelDetector) -> None:
+    report = _report_on(HOLDOUT_V5, detector)
     assert report.urgent.recall >= 0.97, format_report(report)
     assert report.urgent.precision >= 0.85, format_report(report)
 
 
-# Regression floors: the figures measured with this round's heads (level head on n-grams,
-# 272 new training messages), rounded down: holdout 56/60 found at P 0.778, blind 39/40
-# at P 0.886, holdout_v3 52/55 at P 0.765, holdout_v4 115/123 at P 0.714.
+# Regression floors: the figures measured with the holdout_v5 round's model (v4 and 144 new
+# messages in the pool, new rules and idioms, the blended urgent probability), rounded
+# down: holdout_v5 121/132 found at P 0.761 (its one scoring), holdout 55/60 at P 0.821,
+# blind 40/40 at P 0.930, holdout_v3 52/55 at P 0.839.
 @pytest.mark.parametrize(
     ("path", "min_recall", "min_precision"),
     [
-        (HOLDOUT, 0.93, 0.77),
-        (BLIND, 0.97, 0.88),
-        (HOLDOUT_V3, 0.94, 0.76),
-        (HOLDOUT_V4, 0.93, 0.71),
+        (HOLDOUT, 0.91, 0.82),
+        (BLIND, 1.0, 0.93),
+        (HOLDOUT_V3, 0.94, 0.83),
+        (HOLDOUT_V5, 0.91, 0.76),
     ],
-    ids=["holdout", "blind", "holdout_v3", "holdout_v4"],
+    ids=["holdout", "blind", "holdout_v3", "holdout_v5"],
 )
 def test_no_regression_on_held_out_sets(
     detector: RulesAndModelDetector, path: Path, min_recall: float, min_precision: float
