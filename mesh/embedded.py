@@ -301,6 +301,7 @@ class _Registry:
         for server in live:
             with contextlib.suppress(Exception):
                 server.stop()
+        self._watchdog.close()  # nothing left to watch; a later start() starts a new one
 
 
 class _Server(abc.ABC):

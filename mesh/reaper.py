@@ -109,6 +109,19 @@ class Watchdog:
     def unwatch(self, pid: int) -> None:
         self._send(f"- {pid}\n")
 
+    def close(self) -> None:
+        """The owner is done and has stopped its servers: end the watchdog (end of file
+        with nothing left to stop) and reap it."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if proc.stdin is not None:
+                proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
     def _send(self, line: str) -> None:
         with self._lock:
             if self._proc is None:

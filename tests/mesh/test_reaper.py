@@ -106,3 +106,29 @@ def test_servers_of_an_owner_killed_with_sigkill_are_stopped(scratch_dir: Path) 
         for pid in servers:  # only if the assertion failed: leave nothing behind
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+CLEAN_OWNER = """
+from mesh import embedded
+from mesh.embedded import EmbeddedRedis
+redis = EmbeddedRedis(__import__("sys").argv[1] + "/redis").start()
+print(redis.pid, embedded._registry._watchdog._proc.pid, flush=True)
+"""
+
+
+@pytest.mark.redis
+def test_an_owner_that_exits_normally_stops_its_servers_and_its_watchdog(
+    scratch_dir: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-c", CLEAN_OWNER, str(scratch_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    redis_pid, watchdog_pid = map(int, done.stdout.split())
+    assert _exits_within(redis_pid, 5)  # stopped by the atexit hook
+    assert _exits_within(watchdog_pid, 5)  # told it is done, and reaped
+    assert "ResourceWarning" not in done.stderr
