@@ -54,12 +54,16 @@ def stop_orphans(watched: dict[int, tuple[str, int]], grace: float = GRACE_SECON
     """Stop every watched PID still running with its recorded start time."""
     exits: set[int] = set()  # pidfds of the servers signalled
     for pid, (started, sig) in watched.items():
-        if process_start_time(pid) != started:
-            continue  # gone already, or the PID now names another process
         try:
-            fd = os.pidfd_open(pid)
-            os.kill(pid, sig)
+            fd = os.pidfd_open(pid)  # pins the process: checked and signalled as one
         except OSError:
+            continue  # gone already
+        try:
+            if process_start_time(pid) != started:
+                raise ProcessLookupError(pid)  # the PID now names another process
+            signal.pidfd_send_signal(fd, sig)
+        except OSError:
+            os.close(fd)
             continue
         exits.add(fd)
     deadline = time.monotonic() + grace
