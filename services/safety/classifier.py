@@ -46,7 +46,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import ThreadpoolController
 
 from services.safety import ModelLoadError
 from services.safety.detector import CONTEXT_DISCOUNTS, Detector, RuleDetector, combine
@@ -227,30 +226,28 @@ class ModelDetector:
         self._weights = weights
         self._encoder_dir = encoder_dir
         self._lock = threading.Lock()
-        self._loaded: tuple[MiniLmEncoder, CrisisHeads, ThreadpoolController] | None = None
+        self._loaded: tuple[MiniLmEncoder, CrisisHeads] | None = None
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first message."""
         self._load()
 
-    def _load(self) -> tuple[MiniLmEncoder, CrisisHeads, ThreadpoolController]:
+    def _load(self) -> tuple[MiniLmEncoder, CrisisHeads]:
         with self._lock:
             if self._loaded is None:
                 heads = load_heads(self._weights)
-                # Scanned once: a fresh scan per message costs ~0.6 ms (see embedding.py).
-                threadpools = ThreadpoolController()
-                self._loaded = (shared_encoder(self._encoder_dir), heads, threadpools)
+                self._loaded = (shared_encoder(self._encoder_dir), heads)
             return self._loaded
 
     def verdict(self, text: str) -> Verdict:
-        encoder, heads, threadpools = self._load()
+        encoder, heads = self._load()
         cleaned = model_input(text)
         if not cleaned:  # nothing but idioms and spaces
             return Verdict(CrisisLevel.NONE, 0.0, ())
         embedding = encoder.encode(cleaned)
         # The heads' products (5 x ~12 000) are big enough for BLAS to start threads, whose
         # spinning doubled the CPU per message: one thread, as in the encoder.
-        with threadpools.limit(limits=1, user_api="blas"):
+        with encoder.single_blas_thread():
             return decide(heads, embedding, cleaned)
 
     def analyze(self, text: str) -> Analysis:

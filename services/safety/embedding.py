@@ -12,6 +12,7 @@ sentence-transformers' mean-pooled, L2-normalised output to about 1e-6 cosine.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 from pathlib import Path
@@ -137,6 +138,14 @@ class MiniLmEncoder:
         # ~0.6 ms per message, 5% of the whole encode of a chat message.
         self._threadpools = ThreadpoolController()
 
+    def single_blas_thread(self) -> contextlib.AbstractContextManager[object]:
+        """Hold BLAS to one thread for a block (this encoder's forward pass, the heads'
+        products): on a busy machine BLAS threads' spinning made a message 30x slower."""
+        limited: contextlib.AbstractContextManager[object] = self._threadpools.limit(
+            limits=1, user_api="blas"
+        )
+        return limited
+
     def _w(self, name: str) -> Vector:
         weight: Vector = self._weights[name]
         return weight
@@ -189,9 +198,8 @@ class MiniLmEncoder:
         cls, body, sep = ids[0], ids[1:-1], ids[-1]
         step = MAX_TOKENS - 2
         windows = [body[i : i + step] for i in range(0, max(len(body), 1), step)]
-        # Matrices this small gain nothing from BLAS threads, and on a busy machine the
-        # threads' spinning made one message 30x slower: use one thread.
-        with self._threadpools.limit(limits=1, user_api="blas"):
+        # Matrices this small gain nothing from BLAS threads.
+        with self.single_blas_thread():
             pooled = np.mean([self._encode_ids([cls, *win, sep]) for win in windows], axis=0)
         norm = float(np.linalg.norm(pooled))
         unit: Vector = (pooled / norm if norm else pooled).astype(np.float32)
