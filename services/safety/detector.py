@@ -264,15 +264,22 @@ def scan(text: str, rules: Sequence[Rule] = RULES) -> tuple[list[Signal], list[s
     """Find the crisis signals in normalised ``text``; also return the discount notes."""
     signals: list[Signal] = []
     notes: list[str] = []
-    if IDIOMS.search(text):
+    text, idioms = IDIOMS.subn(" ", text)
+    if idioms:
         notes.append(IDIOM)
-    text = IDIOMS.sub(" ", text)
     joking = JOKE.search(text) is not None
     live_sentences: list[str] = []
     for sentence in split_sentences(text):
-        if MEDIA.search(sentence) or TEACHING.search(sentence):
+        about = (
+            ABOUT_MEDIA
+            if MEDIA.search(sentence)
+            else ABOUT_TEACHING
+            if TEACHING.search(sentence)
+            else None
+        )
+        if about is not None:
             if any(rule.pattern.search(sentence) for rule in rules):
-                notes.append(ABOUT_MEDIA if MEDIA.search(sentence) else ABOUT_TEACHING)
+                notes.append(about)
             continue
         live_sentences.append(sentence)
         for item in _signals_in_sentence(sentence, rules, joking):
