@@ -145,3 +145,44 @@ def test_up_runs_the_mesh_and_stops_everything(tmp_path: Path) -> None:
     still_running = [p for p in launched if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert still_running == [], [p.cmdline() for p in still_running]
     assert proc.returncode == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_launcher_leaves_nothing_running(tmp_path: Path) -> None:
+    """SIGKILL gives the launcher no chance to stop its children: the watchdogs do it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.pop("LILO_STATE_DIR", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mesh.cli.up",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--services",
+            "echo",
+            "--no-gateway",
+            "--no-mtls",
+        ],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        output = "".join(wait_for_line(proc, "Ctrl-C drains", timeout=90))
+        assert "Ctrl-C drains" in output, output
+        launched = psutil.Process(proc.pid).children(recursive=True)
+        labels = " ".join(" ".join(p.cmdline()) for p in launched)
+        assert "services.echo" in labels and "redis-server" in labels, labels
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    # Services get SIGTERM and drain; the embedded servers get their own stop signal.
+    # psutil waits on each PID (no polling loop of ours); anything left after the reaper's
+    # grace (10 s) plus a drain is a leak.
+    _, alive = psutil.wait_procs(launched, timeout=45)
+    assert alive == [], [p.cmdline() for p in alive]

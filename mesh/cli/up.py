@@ -5,7 +5,10 @@ given, then every built service (several instances where that shows the mesh at
 work; auth first, because it publishes the keys the others verify tokens with),
 the gateway and its operator console; seeds a demo organisation; prints where to
 point a browser and a gRPC client. Ctrl-C (or SIGTERM) drains and stops
-everything in reverse order, then the embedded servers.
+everything in reverse order, then the embedded servers. If the launcher itself is
+killed without a chance to do that (SIGKILL, an OOM kill), ``mesh.reaper``'s watchdog
+sends every child it started SIGTERM, as Ctrl-C would, and the embedded servers' own
+watchdog stops those: nothing is left running.
 
 The mesh runs with mTLS: a fresh development CA (``mesh.tls.DevCA``, its key never
 written to disk) issues one certificate per service, named as the service runs
@@ -33,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mesh.reaper import Watchdog
 from mesh.tls import DevCA, Issued
 from services.catalog import CATALOG, ServiceSpec, by_name
 
@@ -61,6 +65,7 @@ class Launcher:
         self.stopping = asyncio.Event()
         self.ca: DevCA | None = None
         self.certs: dict[str, Issued] = {}
+        self.watchdog = Watchdog()  # stops the children if this process is SIGKILLed
 
     def say(self, text: str) -> None:
         print(text, flush=True)
@@ -169,6 +174,7 @@ class Launcher:
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the launcher only; it stops children in order
         )
+        await asyncio.to_thread(self.watchdog.watch, proc.pid, signal.SIGTERM)
         child = Child(label, proc, log)
         child.reader = asyncio.ensure_future(self._pump(child))
         self.children.append(child)
@@ -313,9 +319,11 @@ class Launcher:
                 with contextlib.suppress(ProcessLookupError):
                     child.proc.kill()
                 await child.proc.wait()
+            self.watchdog.unwatch(child.proc.pid)
             if child.reader is not None:
                 with contextlib.suppress(Exception):
                     await child.reader
+        await asyncio.to_thread(self.watchdog.close)
         for server in reversed(self.embedded):
             await asyncio.to_thread(server.stop)  # type: ignore[attr-defined]
         if self.children or self.embedded:
