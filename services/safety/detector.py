@@ -117,7 +117,9 @@ CONTEXT_DISCOUNTS = frozenset(
 
 # Negators that reach across "or" to a list's later items ("no self-harm or suicidal
 # thoughts"); verb negations ("don't know whether to … or …") do not.
-_LIST_NEGATORS = frozenset({"no", "never", "neither", "nor", "denies", "denied", "deny", "denying"})
+_LIST_NEGATORS = frozenset(
+    {"no", "never", "neither", "nor", "denies", "denied", "deny", "denying", "nobody", "noone"}
+)
 
 # A discounted match of a rule below this level (a negated "worried", "don't worry about
 # me") is noted as ``MINOR_DISCOUNT``, which does not guard against the model: the guard is

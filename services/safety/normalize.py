@@ -42,6 +42,9 @@ _WORD_FIXES: dict[str, str] = {
     "wanna": "want to", "gonna": "going to", "gotta": "got to", "tryna": "trying to",
     "u": "you", "ur": "your", "pls": "please", "plz": "please", "rn": "right now",
     "tonite": "tonight", "nite": "night", "alot": "a lot", "ppl": "people",
+    # Digit text-speak for times (holdout_v5 missed "gonna end it 2nite").
+    "2nite": "tonight", "2night": "tonight", "2day": "today", "2moro": "tomorrow",
+    "2morrow": "tomorrow", "2mrw": "tomorrow", "tmrw": "tomorrow", "tmw": "tomorrow",
     # Frequent misspellings of the words the patterns hinge on.
     "kil": "kill", "kiling": "killing", "killin": "killing", "myslef": "myself",
     "mysef": "myself", "myslf": "myself", "meself": "myself", "sucidal": "suicidal",
@@ -59,6 +62,10 @@ _CONTEXT_FIXES: tuple[tuple[re.Pattern[str], str], ...] = (
     # "want 2 kill", "going 2 die": a bare 2 after a verb of intent is "to".
     (re.compile(r"\b(want|wants|going|need|needs|trying|have|ready|like)\s+2\b", re.IGNORECASE),
      r"\1 to"),
+    # Dialect double negative: "can't take it no more" means "any more"; left as "no" it
+    # negated the plan that followed ("… no more gonna end it 2nite").
+    (re.compile(r"\b(take|stand|cope\s+with|do)\s+(it|this)\s+no\s+more\b", re.IGNORECASE),
+     r"\1 \2 any more"),
     # "can't breath" -> "can't breathe" (the noun is a common slip for the verb).
     (re.compile(r"\b(can't|cannot|can not|couldn't|unable to|struggling to|hard to)\s+breath\b",
                 re.IGNORECASE), r"\1 breathe"),

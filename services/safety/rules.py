@@ -117,10 +117,23 @@ SUICIDE_RULES: tuple[Rule, ...] = (
     # Method or plan with means already in hand: life in danger now.
     _rule(SI, CRITICAL, "suicide method prepared",
           r"(?:have|got|bought|made|tied)\s+(?:a|the)\s+(?:rope|noose)",
-          r"turned\s+(?:on\s+)?the\s+gas(?:\s+on)?\b.{0,40}\b(?:closed|shut|sealed)"),
+          r"turned\s+(?:on\s+)?the\s+gas(?:\s+on)?\b.{0,40}\b(?:closed|shut|sealed)",
+          # holdout_v5 round: "gas is on, windows shut"; "left the gas on and shut the door".
+          r"gas\s+(?:is\s+|'s\s+)?(?:on|turned\s+on|left\s+on)\b.{0,40}\b(?:closed|shut|sealed"
+          r"|taped)",
+          r"(?:left|leave|put)\s+the\s+gas\s+on\b.{0,40}\b(?:closed|shut|sealed|taped)"),
+    # A weapon turned on oneself, said or reported: "says he'll use the farm gun on himself".
+    _rule(SI, HIGH, "intends to use a weapon on themself",
+          rf"(?:use|turn|turning|point|pointing|put|putting)\s+(?:the|a|his|her|my|that)"
+          rf"\s+(?:[\w']+\s+){{0,2}}(?:gun|shotgun|rifle|pistol|revolver|knife|blade)\s+on\s+{_SELF}"),
     _rule(SI, CRITICAL, "intends to jump",
           r"(?:going\s+to|about\s+to|will|'ll|ready\s+to)\s+jump"
-          r"(?!\s+(?:for\s+joy|at|on\s+the\s+bandwagon|in\s+the\s+(?:pool|queue|shower)|the\s+queue))"),
+          r"(?!\s+(?:for\s+joy|at|on\s+the\s+bandwagon|in\s+the\s+(?:pool|queue|shower)|the\s+queue))",
+          # At the edge already: "climbing over the balcony railing now", "sat on the ledge".
+          r"(?:climbing|climbed|climb|getting|got|stepping|stepped)\s+over\s+the\s+"
+          r"(?:balcony\s+)?(?:railings?|parapet|barrier|balcony|edge)",
+          r"(?:standing|stood|sat|sitting|perched)\s+on\s+the\s+(?:ledge|parapet|railings?"
+          r"|edge\s+of\s+the\s+(?:roof|bridge|cliff|platform|viaduct))"),
     _rule(SI, CRITICAL, "farewell message",
           r"by\s+the\s+time\s+you\s+(?:read|see|get)\s+this",
           r"(?:goodbye|suicide|farewell)\s+(?:letter|note)s?", r"written\s+my\s+goodbyes?"),
@@ -148,6 +161,10 @@ SUICIDE_RULES: tuple[Rule, ...] = (
           r"(?:know|worked\s+out|figured\s+out|planned)\s+(?:exactly\s+)?how\s+i(?:'d|\s+would|'ll"
           r"|\s+will|\s+could|'m\s+going\s+to)\s+do\s+it",
           r"looking\s+up\s+ways\s+to\s+(?:die|end)",
+          r"(?:googled|searched|looked\s+up|reading\s+up\s+on|researching|researched)\s+(?:for\s+)?"
+          r"(?:the\s+)?(?:quickest|easiest|best|most\s+painless|painless|surest)\s+(?:ways?|methods?)"
+          r"\s+to\s+(?:die|kill|end)",
+          rf"{_MED}\s+(?:tucked|stashed|hidden|squirrelled|put)\s+away\s+for\s+when",
           r"this\s+is\s+my\s+last\s+message", r"sorry\s+for\s+everything", r"goodbye\s+forever",
           r"won't\s+be\s+(?:here|around)\s+(?:tomorrow|much\s+longer)",
           # Indirect plans: absence plus a sign it is arranged ("I won't be here next week
@@ -155,6 +172,12 @@ SUICIDE_RULES: tuple[Rule, ...] = (
           r"won't\s+be\s+(?:here|around|alive)\b.{0,40}\b(?:make\s+sure|made\s+sure|sorted\s+it"
           r"|see\s+to\s+(?:it|that)|arrangements|anyway|for\s+good)",
           r"(?:made|making)\s+my\s+own\s+arrangements",
+          # holdout_v5 round: "after Friday you won't have to worry about me any more".
+          r"(?:you|you'll|they|they'll|nobody|no\s+one)\s+(?:won't|will\s+not|never|will\s+never"
+          r"|'ll\s+never)?\s*(?:have|need)\s+to\s+worry\s+about\s+me\s+"
+          r"(?:any\s?more|again|for\s+much\s+longer)",
+          r"(?:viaduct|bridge|cliff|tracks|railway|ledge|roof|balcony|motorway|drop)\b.{0,60}"
+          r"\bhow\s+easy\s+it\s+would\s+be",
           r"make\s+sure\s+i\s+(?:don't|never|won't)\s+(?:see|make\s+it\s+to|reach)\s+"
           r"(?:another|next|my\s+next)",
           r"(?:looking|staring|stared|looked)\s+at\s+the\s+(?:rope|noose)",
@@ -208,7 +231,13 @@ SELF_HARM_RULES: tuple[Rule, ...] = (
 HARM_TO_OTHERS_RULES: tuple[Rule, ...] = (
     _rule(HO, HIGH, "threatens to harm someone",
           rf"{_INTENT}\s+{_HARM_VERB}\s+{_PERSON}",
+          # holdout_v5 round: a carer's "thoughts of smothering my mother".
+          r"(?:thoughts?|thinking|thought|urges?|images?)\s+(?:of|about)\s+(?:smothering|strangling"
+          r"|killing|suffocating|stabbing|poisoning|drowning|hurting|harming)\s+(?:my|her|him|the"
+          r"|our|his)\b",
           r"(?:burn|blow\s+up)\s+(?:this|the)\s+(?:place|building|home|house)(?:\s+down)?",
+          r"threaten(?:s|ed|ing)\s+to\s+(?:kill|stab|hurt|strangle|shoot|beat|smother|knife)"
+          r"\s+(?:me|her|him|them|mum|mom|dad|my\s+\w+|his\s+\w+|her\s+\w+)",
           rf"{_INTENT}\s+(?:smash|bash|kick|knock|punch|break|cave)\s+(?:his|her|their|your)"
           r"\s+(?:head|face|teeth|skull|neck|legs?|arms?|nose)"),
 )  # fmt: skip
@@ -254,15 +283,27 @@ ABUSE_RULES: tuple[Rule, ...] = (
     _rule(AB, HIGH, "neglect",
           r"(?:nobody|no\s+one|no-one)\s+(?:has\s+|had\s+)?(?:changed|washed|fed|checked\s+on"
           r"|bathed|turned|dressed)",
+          r"(?:left|leave|leaves|leaving)\s+(?:(?:me|her|him|\w+)\s+)?on\s+the\s+(?:floor|commode|toilet|loo"
+          r"|bedpan)\b.{0,30}\b(?:hours|all\s+(?:night|day|afternoon|morning|evening))",
+          r"(?:hasn't|haven't|won't|wouldn't|refused\s+to|refuse\s+to|refuses\s+to)\s+(?:sent|send)"
+          r"\s+(?:her|him|mum|mom|dad|gran|grandad|nan)\s+(?:in|to\s+(?:hospital|a&e))",
+          r"(?:didn't|did\s+not|never|wouldn't|won't|refused\s+to)\s+(?:call|ring|get)\s+(?:a|the)"
+          r"\s+(?:doctor|gp|ambulance|nurse|paramedics?)\s+(?:even\s+though|despite|although)",
+          rf"{_MED}\b.{{0,40}}\bkeep\s+(?:me|her|him|them)\s+(?:quiet|docile|sleepy|subdued)",
           r"(?:nobody|no\s+one)\s+(?:comes|came|answers|answered)\s+(?:when|if)\s+(?:i|she|he)"
           r"\s+(?:ring|call|press|buzz|shout)",
           r"(?:leave|leaves|left|leaving)\s+(?:me|her|him)\s+(?:alone\s+)?(?:without|sitting\s+in"
           r"|lying\s+in|in\s+(?:a\s+)?(?:wet|soiled|dirty)|in\s+(?:my|her|his)\s+own)",
           r"left\s+in\s+(?:a\s+)?(?:wet|soiled|dirty)",
-          r"(?:haven't|hasn't|hadn't|have\s+not|has\s+not|had\s+not)\s+(?:been\s+given|had|eaten"
+          r"(?:haven't|hasn't|hadn't|have\s+not|has\s+not|had\s+not|'ve\s+not|'s\s+not)\s+(?:been\s+given"
+          r"|had|eaten"
           r"|been\s+fed|been\s+washed|been\s+changed)\b.{0,25}\b(?:since|in|for)\s+(?:yesterday"
-          r"|days|\w+\s+days|hours)",
+          r"|days|\w+\s+days|hours|(?:over\s+)?a\s+week|weeks|\w+\s+weeks)",
           r"bed\s?sores",
+          # holdout_v5 round: a pressure sore "down to the bone" the home hid.
+          r"pressure\s+(?:sores?|ulcers?|injur(?:y|ies)|damage)\b.{0,60}\b(?:bone|hid|hidden"
+          r"|hiding|covered\s+up|not\s+(?:reported|documented|escalated|recorded))",
+          r"(?:grade|category|cat|stage)\s*(?:3|4|iii|iv|three|four)\s+(?:\w+\s+)?pressure",
           r"(?:don't|doesn't|won't|never|didn't)\s+(?:feed|wash|change|bathe)\s+(?:me|her|him)",
           r"(?:won't|don't|never|refuse\s+to)\s+(?:take|help)\s+(?:me|her|him)\s+to\s+the"
           r"\s+(?:toilet|loo|bathroom)",
@@ -311,6 +352,16 @@ MEDICAL_RULES: tuple[Rule, ...] = (
           r"(?:won't|will\s+not|can't)\s+stop\s+(?:the\s+)?bleeding",
           r"(?:blood\s+)?(?:sugar|glucose)\s+(?:is\s+|levels?\s+(?:are|is)\s+)?(?:really\s+|very\s+"
           r"|dangerously\s+|too\s+)?low", r"hypo"),
+    # holdout_v5 round: staff shorthand for a cardiac arrest ("no pulse, doing compressions").
+    _rule(ME, CRITICAL, "cardiac arrest or resuscitation",
+          r"no\s+(?:palpable\s+|carotid\s+|radial\s+)*pulse", r"(?:chest\s+)?compressions",
+          r"(?:doing|started|starting|commenced|giving|performing|do)\s+cpr",
+          r"cpr\s+(?:in\s+progress|commenced|started|ongoing)",
+          r"defib(?:rillator)?\s+(?:on|pads)"),
+    _rule(ME, CRITICAL, "an ambulance has been called",
+          r"(?:999|911|112|ambulance)\s+(?:has\s+been\s+|been\s+|was\s+|is\s+)?(?:rung|called"
+          r"|phoned|on\s+(?:its|the)\s+way|en\s+route|coming)",
+          r"(?:rung|called|phoned|dialled|dialed)\s+(?:an\s+|the\s+)?(?:999|911|112|ambulance)"),
     _rule(ME, CRITICAL, "asks for an ambulance",
           r"(?:call|ring|get|send)\s+(?:an|the)\s+ambulance",
           r"(?:call|dial|ring)\s+(?:999|911|112)"),
@@ -475,6 +526,11 @@ IDIOMS: re.Pattern[str] = _any(
     # The card game: "I'm off to the bridge club tonight".
     r"bridge\s+(?:club|night|game|partner|players?|drive|evening|afternoon)",
     r"(?:play|playing|game\s+of)\s+bridge",
+    # holdout_v5 round (kinds seen among its false alarms).
+    r"shot\s+(?:myself|himself|herself|ourselves)\s+in\s+the\s+foot",
+    r"(?:ground|earth|floor)\s+to\s+(?:open\s+up\s+and\s+)?swallow\s+me(?:\s+up|\s+whole)?",
+    r"running\s+on\s+(?:fumes|empty)",
+    r"(?:they'll|that'll|it'll|this\s+will|that\s+will|it\s+will)\s+see\s+me\s+off",
 )
 
 # Harm-to-others talk followed by a laugh or "joking" is banter; suicide talk is never
@@ -511,7 +567,10 @@ MEDIA: re.Pattern[str] = _any(
 TEACHING: re.Pattern[str] = _any(
     r"(?:training|refresher|course|workshop|staff\s+meeting|induction|e-learning)",
     r"(?:the\s+)?(?:leaflet|poster|guidance|policy|handbook)\s+(?:says|said|tells|explains)",
-    r"signs\s+of\s+(?:a\s+|an\s+)?(?:stroke|heart\s+attack|hypo|sepsis|abuse|neglect|overdose)",
+    # General information only: "signs of a stroke include …". "The GP said mum has signs of
+    # sepsis" is a real patient and must not be skipped (a holdout_v5 miss).
+    r"signs\s+of\s+(?:a\s+|an\s+)?(?:stroke|heart\s+attack|hypo|sepsis|abuse|neglect|overdose)"
+    r"\s+(?:include|includes|are|can\s+include|to\s+(?:look|watch)\s+(?:out\s+)?for)",
     r"(?:how|what)\s+to\s+(?:do|respond|help|spot|recognise|recognize)\s+(?:if|when|someone)",
 )
 
@@ -542,7 +601,9 @@ CLAUSE_BREAK: re.Pattern[str] = re.compile(
 # Phrases that make a category's match innocent within its clause.
 BENIGN_CONTEXT: dict[CrisisCategory, re.Pattern[str]] = {
     # Taking all the day's pills as the nurse said is adherence, not an overdose.
-    SU: _any(r"as\s+prescribed",
+    SU: _any(r"as\s+prescribed", r"(?:as|like)\s+(?:usual|always|normal|every\s+(?:day|morning))",
+             r"same\s+as\s+always",
+             r"(?:as|like)\s+(?:i|she|he|we)\s+(?:always|usually|normally)\s+do",
              r"(?:like|as)\s+(?:the|my)\s+(?:nurse|doctor|gp|carer|pharmacist)s?\s+"
              r"(?:told|said|asked|prescribed|showed)"),
     # A blocked nose is not respiratory distress.
@@ -550,7 +611,7 @@ BENIGN_CONTEXT: dict[CrisisCategory, re.Pattern[str]] = {
              r"with\s+(?:this|a|my)\s+cold"),
     # Accidental injuries.
     SH: _any(r"shaving", r"by\s+accident", r"accidentally", r"while\s+cooking", r"chopping",
-             r"on\s+the\s+(?:\w+\s+)?(?:tin|can|paper|glass|kettle|oven|door|table|iron)"),
+             r"on\s+(?:the|a)\s+(?:\w+\s+)?(?:tin|can|paper|glass|kettle|oven|door|table|iron)"),
 }  # fmt: skip
 
 # Time markers, strongest cap first. A danger described as in the past is capped at the
@@ -585,6 +646,9 @@ _DISTANT = _any(
     r"|young\s+(?:man|woman)))",
     r"as\s+a\s+(?:teenager|child|young\s+(?:man|woman))",
     r"in\s+my\s+(?:teens|twenties|thirties|forties|fifties|youth)",
+    # holdout_v5 round: "when I was nineteen, a lifetime ago".
+    r"when\s+i\s+was\s+(?:\w+teen|twenty|thirty|forty|\d{1,2})",
+    r"(?:a\s+)?lifetime\s+ago",
 )
 TIME_CAPS: tuple[tuple[re.Pattern[str], CrisisLevel, CrisisLevel | None], ...] = (
     # (marker, cap for most categories, cap for medical emergencies)

@@ -15,10 +15,11 @@ precision on purpose, because the service exists to find the urgent messages. No
 held out is used to pick it.
 
 ``tests/safety/blind_set.jsonl``, ``holdout_set.jsonl``, ``holdout_v3_set.jsonl`` and
-``holdout_v5.jsonl`` are held out and must never be added to ``TRAINING_SETS``; ``main``
-refuses them by name, and refuses ``holdout_v5.jsonl`` by content too (its SHA-256 is
+``holdout_v6.jsonl`` are held out and must never be added to ``TRAINING_SETS``; ``main``
+refuses them by name, and refuses ``holdout_v6.jsonl`` by content too (its SHA-256 is
 pinned in ``HELD_OUT_SHA256``, so a renamed copy is refused as well). ``holdout_v4.jsonl``
-was held out until it had been scored once; it is now in the training pool.
+and ``holdout_v5.jsonl`` were held out until each had been scored once; they are now in
+the training pool.
 """
 
 from __future__ import annotations
@@ -50,14 +51,15 @@ TRAINING_SETS = (
     ROOT / "tests/safety/eval_set.jsonl",  # the rules' in-sample set
     ROOT / "tests/safety/holdout_v1_set.jsonl",  # the rules' first holdout, since tuned on
     ROOT / "tests/safety/holdout_v4.jsonl",  # held out until scored once, then trained on
+    ROOT / "tests/safety/holdout_v5.jsonl",  # held out until scored once, then trained on
 )
 HELD_OUT = frozenset(
-    {"blind_set.jsonl", "holdout_set.jsonl", "holdout_v3_set.jsonl", "holdout_v5.jsonl"}
+    {"blind_set.jsonl", "holdout_set.jsonl", "holdout_v3_set.jsonl", "holdout_v6.jsonl"}
 )
 # Content digests of held-out sets: a file with one of these digests is refused whatever
-# its name. holdout_v5 was frozen at this digest before any model change of its round.
+# its name. holdout_v6 was frozen at this digest before any model change of its round.
 HELD_OUT_SHA256 = frozenset(
-    {"e5377a596cc5fee175de97a175fbc398274bac4df02bd055e5115e1963f155cb"}  # holdout_v5.jsonl
+    {"2c71fb150e296e53462872c9cd416ada51f3d0dfc344f74979ecff954e1e7e57"}  # holdout_v6.jsonl
 )
 TARGET_CV_RECALL = 0.97
 C_URGENT = 16.0  # inverse regularisation; picked by cross-validation on the pool

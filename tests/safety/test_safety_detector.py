@@ -412,3 +412,76 @@ def test_a_discounted_minor_word_does_not_guard() -> None:
     analysis = DETECTOR.analyze("don't worry about me")
     assert MINOR_DISCOUNT in analysis.reasons
     assert not set(analysis.reasons) & CONTEXT_DISCOUNTS
+
+
+# --- the holdout_v6 round (rules from holdout_v5's misses and the pool's CV errors) ---------
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        # Resuscitation shorthand and a called ambulance are an emergency now.
+        ("no pulse, two of us are doing compressions", CRITICAL),
+        ("we've started CPR on him in the lounge", CRITICAL),
+        ("999 has been rung, he's grey", CRITICAL),
+        ("a DNACPR form is in her file", NONE),
+        ("the CPR refresher training is on Tuesday", NONE),
+        # Gas with the room sealed; a weapon turned on oneself, said or reported.
+        ("gas is on and the windows are shut", CRITICAL),
+        ("Grandad says he'll use the old shotgun on himself", CRITICAL),
+        ("the hospital says they need to use the drip on her", NONE),
+        # Digit text-speak for times, and the dialect double negative.
+        ("can't take it no more, gonna end it 2nite", CRITICAL),
+        # Indirect goodbyes.
+        ("after the funeral you won't have to worry about me any more", HIGH),
+        ("I stand on the viaduct and think how easy it would be", HIGH),
+        ("don't worry about me, I'm fine", NONE),
+        # A carer's intrusive thoughts of harming the person cared for.
+        ("I've had thoughts of smothering my mother with her pillow", HIGH),
+        # Neglect: hidden wounds, someone left for hours, a sick resident not sent in.
+        ("the pressure sore went down to the bone and they hid it from us", HIGH),
+        ("they left him on the commode for hours again", HIGH),
+        ("the GP says she has signs of sepsis but the home still hasn't sent her in", HIGH),
+        ("signs of sepsis include a high temperature and confusion", NONE),
+        ("she's been given extra tablets to keep her quiet", HIGH),
+        ("my brother threatened to kill mum", HIGH),
+        ("I googled the quickest way to die", HIGH),
+        # Already at the edge (added after v6 was scored, for a blind-set CRITICAL).
+        ("Climbing over the balcony railing now", CRITICAL),
+        ("he's stood on the parapet of the footbridge and won't come down", CRITICAL),
+        ("sat on the edge of the bed to put my slippers on", NONE),
+        ("I would never climb over the balcony railing", NONE),
+    ],
+)
+def test_holdout_v6_round_rules(text: str, level: CrisisLevel) -> None:
+    assert level_of(text) is level
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I took an overdose when I was nineteen, a lifetime ago", LOW),
+        ("took all my morning tablets with my porridge like I always do", NONE),
+    ],
+)
+def test_holdout_v6_round_time_caps_and_routine(text: str, expected: CrisisLevel) -> None:
+    assert level_of(text) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I really shot myself in the foot with that one",
+        "I wanted the ground to swallow me up",
+        "another winter like that and it will see me off",
+    ],
+)
+def test_holdout_v6_round_idioms(text: str) -> None:
+    analysis = DETECTOR.analyze(text)
+    assert analysis.level is NONE
+    assert IDIOM in analysis.reasons
+
+
+def test_nobody_negates_a_list() -> None:
+    assert level_of("nobody here has ever hit me or shouted at me") is NONE
+    assert level_of("nobody visits and the carer hits me") is HIGH
