@@ -112,7 +112,10 @@ async def serve(mode: str) -> None:
 
 
 def serve_main(mode: str) -> None:
+    """Serve ``mode`` on the event loop the services run on (``mesh.eventloop``)."""
     import signal
+
+    from mesh import eventloop
 
     async def main() -> None:
         task = asyncio.ensure_future(serve(mode))
@@ -121,7 +124,7 @@ def serve_main(mode: str) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    asyncio.run(main())
+    eventloop.run(main)
 
 
 # --- the load generator --------------------------------------------------------------

@@ -10,7 +10,8 @@ decides what a call may do).
 
 Prints ``READY gateway 127.0.0.1:PORT`` on stdout once the socket listens (scripts/up waits
 for it). SIGTERM and SIGINT stop accepting, let open requests finish, run the lifespan
-shutdown (closing the mesh client) and exit 0. Bad configuration exits 2.
+shutdown (closing the mesh client) and exit 0. Bad configuration exits 2. Runs on uvloop
+unless ``LILO_EVENT_LOOP=asyncio`` (``mesh.eventloop``), as the services do.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import uvicorn
 
 from gateway_rest.app import DEFAULT_DESCRIPTOR_SET, create_app
 from gateway_rest.config import GatewayConfig, port_from_env
+from mesh import eventloop
 from mesh.client import ClientConfig
 from mesh.config import client_tls_from_env, registry_url_from_env
 from mesh.errors import ConfigError
@@ -73,7 +75,11 @@ async def serve() -> int:
 
 def main() -> None:
     configure_logging(os.environ.get("LILO_LOG_LEVEL", "INFO"))
-    sys.exit(asyncio.run(serve()))
+    try:
+        sys.exit(eventloop.run(serve))
+    except ConfigError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

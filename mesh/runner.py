@@ -15,6 +15,7 @@ Configuration comes from the environment, read here and nowhere else:
 ``LILO_TRUSTED_CALLERS``         optional comma-separated certificate names allowed to
                                  connect at all (unset: any certificate of the client CA)
 ``LILO_METRICS_REPORT_INTERVAL`` seconds between metrics samples (default 5; 0 = off)
+``LILO_EVENT_LOOP``              ``uvloop`` (default) or ``asyncio`` (``mesh.eventloop``)
 ``LILO_PORT`` ...                see ``mesh.config.server_config_from_env``
 ===============================  ==========================================================
 
@@ -42,6 +43,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from mesh import eventloop
 from mesh.access import AccessFacts, NoFacts, TokenAccessController
 from mesh.client import ClientConfig, MeshClient
 from mesh.clock import Clock, SystemClock
@@ -242,7 +244,8 @@ def run(name: str, build: Build, **kwargs: Any) -> None:
     """The body of a service's ``__main__``: serve until SIGTERM/SIGINT, then drain.
 
     Once the service is built and listening, the garbage collector is tuned
-    (``mesh.gctune``): everything alive at that point is frozen out of collections."""
+    (``mesh.gctune``): everything alive at that point is frozen out of collections.
+    The loop is uvloop unless ``LILO_EVENT_LOOP=asyncio`` (``mesh.eventloop``)."""
     configure_logging(os.environ.get("LILO_LOG_LEVEL", "INFO"))
 
     async def main() -> None:
@@ -253,11 +256,13 @@ def run(name: str, build: Build, **kwargs: Any) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(service.drain()))
+        kind = type(loop).__module__.partition(".")[0]  # "uvloop" or "asyncio"
+        log.info("%s serving on %s (%s event loop)", name, service.server.address, kind)
         print(f"READY {name} {service.server.address}", flush=True)
         await service.wait_stopped()
 
     try:
-        asyncio.run(main())
+        eventloop.run(main)
     except ConfigError as exc:
         log.error("%s cannot start: %s", name, exc)
         raise SystemExit(2) from None
