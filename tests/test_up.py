@@ -53,28 +53,30 @@ def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> l
     return lines
 
 
-@pytest.mark.timeout(240)
-def test_up_runs_the_mesh_and_stops_everything(tmp_path: Path) -> None:
+def launch_up(tmp_path: Path, *args: str, **env_extra: str) -> subprocess.Popen[str]:
+    """``scripts/up`` as a fresh machine runs it: no Redis/PostgreSQL URL, own state dir."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.pop("LILO_STATE_DIR", None)
-    env["LILO_METRICS_REPORT_INTERVAL"] = "0.5"  # two reports apart within a second
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mesh.cli.up",
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--gateway-port",
-            str(GATEWAY_PORT),
-            "--services",
-            "auth,audit,consent,emergency,relationships,safety,crisis,metrics",
-        ],
+    env.update(env_extra)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mesh.cli.up", "--state-dir", str(tmp_path / "state"), *args],
         cwd=ROOT,
         env=env,
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.timeout(240)
+def test_up_runs_the_mesh_and_stops_everything(tmp_path: Path) -> None:
+    proc = launch_up(
+        tmp_path,
+        "--gateway-port",
+        str(GATEWAY_PORT),
+        "--services",
+        "auth,audit,consent,emergency,relationships,safety,crisis,metrics",
+        LILO_METRICS_REPORT_INTERVAL="0.5",  # two reports apart within a second
     )
     launched: list[psutil.Process] = []
     try:
@@ -150,26 +152,7 @@ def test_up_runs_the_mesh_and_stops_everything(tmp_path: Path) -> None:
 @pytest.mark.timeout(120)
 def test_a_killed_launcher_leaves_nothing_running(tmp_path: Path) -> None:
     """SIGKILL gives the launcher no chance to stop its children: the watchdogs do it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.pop("LILO_STATE_DIR", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mesh.cli.up",
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--services",
-            "echo",
-            "--no-gateway",
-            "--no-mtls",
-        ],
-        cwd=ROOT,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    proc = launch_up(tmp_path, "--services", "echo", "--no-gateway", "--no-mtls")
     try:
         output = "".join(wait_for_line(proc, "Ctrl-C drains", timeout=90))
         assert "Ctrl-C drains" in output, output
