@@ -3,12 +3,18 @@ with its own certificate from one dev CA, as ``scripts/up`` starts them."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from mesh.client import MeshClient
-from mesh.runner import RunningService, ServiceDeps, serve_service
+from mesh.identity.tokens import KeySet
+from mesh.runner import AUDIENCE, ISSUER, RunningService, ServiceDeps, serve_service
 from mesh.testing import TestIdentity
 from mesh.tls import DevCA, Issued
 
@@ -52,3 +58,36 @@ class MtlsServices:
             return [servicer]
 
         return await serve_service(name, build, default_port=0, verifier=self.ident.keys.verifier())
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def runner_child_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a child that calls ``mesh.runner.run``: a JWKS file, any free port,
+    in-memory discovery, no metrics reporting, quiet logs; ``extra`` on top. The caller's
+    ``LILO_EVENT_LOOP`` is not inherited (the runner's default applies unless given)."""
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(KeySet(ISSUER, AUDIENCE, time.time()).jwks()))
+    env = {k: v for k, v in os.environ.items() if k != "LILO_EVENT_LOOP"}
+    env.update(
+        LILO_JWKS_FILE=str(jwks),
+        LILO_PORT="0",
+        LILO_REGISTRY_URL="memory://",
+        LILO_METRICS_REPORT_INTERVAL="0",
+        LILO_LOG_LEVEL="WARNING",
+        **extra,
+    )
+    return env
+
+
+def run_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -c CODE`` from the repository root, output captured, at most 60 s."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )

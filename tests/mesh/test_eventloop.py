@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,10 +13,7 @@ import uvloop
 
 from mesh import eventloop
 from mesh.errors import ConfigError
-from mesh.identity.tokens import KeySet
-from mesh.runner import AUDIENCE, ISSUER
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.mesh.runnerkit import ROOT, run_python, runner_child_env
 
 
 def test_uvloop_unless_the_environment_says_asyncio() -> None:
@@ -62,25 +57,7 @@ runner.run("echo", build, default_port=0)
 
 
 def _serve_probe(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
-    jwks = tmp_path / "jwks.json"
-    jwks.write_text(json.dumps(KeySet(ISSUER, AUDIENCE, time.time()).jwks()))
-    env = {k: v for k, v in os.environ.items() if k != "LILO_EVENT_LOOP"}
-    env.update(
-        LILO_JWKS_FILE=str(jwks),
-        LILO_PORT="0",
-        LILO_REGISTRY_URL="memory://",
-        LILO_METRICS_REPORT_INTERVAL="0",
-        LILO_LOG_LEVEL="WARNING",
-        **extra,
-    )
-    return subprocess.run(
-        [sys.executable, "-c", RUNNER_PROBE],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env,
-    )
+    return run_python(RUNNER_PROBE, runner_child_env(tmp_path, **extra))
 
 
 @pytest.mark.parametrize(("setting", "served_on"), [(None, "uvloop"), ("asyncio", "asyncio")])

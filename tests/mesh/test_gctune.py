@@ -6,29 +6,14 @@ test run in the pytest process itself.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from mesh.gctune import GC_YOUNG_THRESHOLD
-from mesh.identity.tokens import KeySet
-from mesh.runner import AUDIENCE, ISSUER
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.mesh.runnerkit import run_python, runner_child_env
 
 
 def _child(code: str, env: dict[str, str] | None = None) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=env,
-    )
+    done = run_python(code, env)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.split()
 
@@ -71,17 +56,7 @@ runner.run("echo", build, default_port=0)
 def test_a_runner_started_service_is_tuned_once_built_and_before_it_is_ready(
     tmp_path: Path,
 ) -> None:
-    jwks = tmp_path / "jwks.json"
-    jwks.write_text(json.dumps(KeySet(ISSUER, AUDIENCE, time.time()).jwks()))
-    env = dict(
-        os.environ,
-        LILO_JWKS_FILE=str(jwks),
-        LILO_PORT="0",
-        LILO_REGISTRY_URL="memory://",
-        LILO_METRICS_REPORT_INTERVAL="0",
-        LILO_LOG_LEVEL="WARNING",
-    )
-    out = _child(RUNNER_PROBE, env)
+    out = _child(RUNNER_PROBE, runner_child_env(tmp_path))
     tuned = out.index("TUNED")
     # Built first (its objects are frozen too), default threshold before, ours after, and
     # READY is printed only after tuning.
