@@ -18,6 +18,9 @@ How ``RuleDetector`` reads a message (each step is a small function below):
    or the plan has a time ("tonight").
 8. A message that reads as routine medication or care talk, with no danger word, is noted
    (``ROUTINE``); it changes no rule verdict.
+9. Clinical observations written as numbers ("BP 72/40, HR 130", "NEWS2 8") are graded
+   by ``services.safety.vitals`` on the original text, sentence by sentence, with the
+   same media, training and time-marker handling as the word rules.
 
 The notes in ``CONTEXT_DISCOUNTS`` tell the rules+model detector that the rules explained
 the message's crisis words away (services.safety.classifier).
@@ -64,6 +67,7 @@ from services.safety.rules import (
     TIME_CAPS,
     Rule,
 )
+from services.safety.vitals import assess as assess_observations
 
 __all__ = [
     "CONTEXT_DISCOUNTS",
@@ -306,6 +310,30 @@ def scan(text: str, rules: Sequence[Rule] = RULES) -> tuple[list[Signal], list[s
     return signals, notes
 
 
+def observation_signals(text: str) -> tuple[list[Signal], list[str]]:
+    """Signals from the vital signs in ``text`` (not normalised: "35.1C" must stay)."""
+    signals: list[Signal] = []
+    notes: list[str] = []
+    for sentence in split_sentences(text):
+        if MEDIA.search(sentence) or TEACHING.search(sentence):
+            continue
+        finding = assess_observations(sentence)
+        if finding is None:
+            continue
+        capped, cap = _time_cap(sentence, CrisisCategory.MEDICAL_EMERGENCY)
+        if not capped:
+            signals.append(Signal(_MEDICAL, finding.level, finding.reason, sentence))
+        elif cap is None:
+            notes.append("ignored observations described as in the past")
+        else:
+            level = min(finding.level, cap)
+            signals.append(Signal(_MEDICAL, level, finding.reason, sentence, current=False))
+    return signals, notes
+
+
+_MEDICAL = (CrisisCategory.MEDICAL_EMERGENCY,)
+
+
 # --- detectors ------------------------------------------------------------------------------
 
 
@@ -322,6 +350,9 @@ class RuleDetector:
     def analyze(self, text: str) -> Analysis:
         spans = find_phi(text)
         signals, notes = scan(normalize(text), self._rules)
+        observed, observation_notes = observation_signals(text)
+        signals += observed
+        notes += observation_notes
         level = max((s.level for s in signals), default=CrisisLevel.NONE)
         categories = [c for s in signals for c in s.categories]
         reasons = [f"{s.level.name}: {s.reason}" for s in sorted(signals, key=_by_level)]

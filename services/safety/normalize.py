@@ -47,7 +47,8 @@ _WORD_FIXES: dict[str, str] = {
     "2morrow": "tomorrow", "2mrw": "tomorrow", "tmrw": "tomorrow", "tmw": "tomorrow",
     # Frequent misspellings of the words the patterns hinge on.
     "kil": "kill", "kiling": "killing", "killin": "killing", "myslef": "myself",
-    "mysef": "myself", "myslf": "myself", "meself": "myself", "sucidal": "suicidal",
+    "mysef": "myself", "myslf": "myself", "meself": "myself", "miself": "myself",
+    "sucidal": "suicidal",
     "suicidle": "suicidal", "suicidel": "suicidal", "suicdal": "suicidal",
     "sucide": "suicide", "suicde": "suicide", "suiside": "suicide", "nevr": "never",
     "agen": "again", "tooke": "took", "lonley": "lonely", "lonly": "lonely",

@@ -84,6 +84,12 @@ _MED = (
     r"|antidepressants|sleeping pills|sleeping tablets|sleepers|tramadol|zopiclone|lorazepam"
     r"|temazepam|sertraline|amitriptyline|warfarin|blister\s+packs?|doses)"
 )
+# holdout_v7 round: "took the whole pack of digestives to his room" is not an overdose.
+_NOT_MEDICINE = (
+    r"(?:biscuits|digestives|hobnobs|custard\s+creams|crisps|sweets|chocolates?|cake|cookies"
+    r"|mints|jelly\s+babies|fags|cigarettes|tissues|wipes|pads|nappies|juice|pop|cola|squash"
+    r"|milk|water)"
+)
 _ALCOHOL = r"(?:vodka|whisky|whiskey|gin|wine|beer|alcohol|booze|brandy|rum|sherry|cider)"
 _INTENT = (
     r"(?:(?:want|wants|wanted|going|need|needs|planning|plan|plans|decided|trying|try|about"
@@ -181,10 +187,14 @@ SUICIDE_RULES: tuple[Rule, ...] = (
           r"make\s+sure\s+i\s+(?:don't|never|won't)\s+(?:see|make\s+it\s+to|reach)\s+"
           r"(?:another|next|my\s+next)",
           r"(?:looking|staring|stared|looked)\s+at\s+the\s+(?:rope|noose)",
-          r"tell\s+(?:my|the)\s+(?:family|kids|children|daughter|son)\s+(?:that\s+)?i\s+love\s+them"),
+          r"tell\s+(?:my|the)\s+(?:family|kids|children|daughter|son)\s+(?:that\s+)?i\s+love\s+them",
+          # holdout_v7 round: "the will's in the drawer, love you all".
+          r"(?:will's|will\s+is|papers\s+are)\s+in\s+the\s+\w+\b.{0,60}\b(?:love\s+you|goodbye"
+          r"|look\s+after)"),
     # Attempts: HIGH when recent; the time markers (TIME_CAPS) lower older ones.
     _rule(SI, HIGH, "suicide attempt",
-          r"tried\s+to\s+(?:kill|hang|drown|poison|gas|end|take\s+my)"),
+          r"tried\s+to\s+(?:kill|hang|drown|poison|gas|end|take\s+my)",
+          r"attempted\s+to\s+(?:ligate|hang)"),
     # Passive ideation: wishing to be dead without intent to act.
     _rule(SI, MEDIUM, "passive wish to be dead",
           r"wish\s+(?:i|i'd|i\s+had|i\s+could)(?:\s+just)?\s+(?:was|were|be|been|had\s+been)\s+dead",
@@ -367,6 +377,104 @@ MEDICAL_RULES: tuple[Rule, ...] = (
           r"(?:call|dial|ring)\s+(?:999|911|112)"),
 )  # fmt: skip
 
+# holdout_v7 round, from holdout_v6's misses: the clinical register and staff shorthand
+# that the plain-language rules above do not read ("attempting to ligate", "ingested
+# approximately forty tablets", "crew en route", "SI with a plan", "grip-pattern bruising").
+# Vital signs written as numbers are read by services.safety.vitals instead.
+_LIGATURE_MATERIAL = (
+    r"(?:cord|belt|tights|stockings|rope|flex|cable|wire|sheet|bedsheet|bed\s+linen|shoelaces?"
+    r"|laces|lead|string|tie|strap|towel)"
+)
+_HOUSEHOLD_POISON = (
+    r"(?:bleach|antifreeze|weedkiller|white\s+spirit|toilet\s+cleaner|drain\s+cleaner"
+    r"|oven\s+cleaner|dishwasher\s+tablets?|washing(?:\s+up)?\s+liquid|laundry\s+(?:pods?"
+    r"|capsules?|tablets?)|paraquat|rat\s+poison|slug\s+pellets|screenwash|hand\s+gel"
+    r"|hand\s+sanitiser|hand\s+sanitizer|disinfectant)"
+)
+_NUMBER_WORD = (
+    r"(?:\d+|twelve|fifteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred"
+    r"|(?:twenty|thirty|forty|fifty|sixty)[-\s]\w+|\w+\s+hundred|a\s+dozen|dozens|several"
+    r"|multiple|numerous)"
+)
+# A question mark as "query" ("?sepsis", "? stroke") in front of a diagnosis.
+_QUERY = r"(?:query|suspected|likely|probable|possible|presumed|\?)"
+CLINICAL_RULES: tuple[Rule, ...] = (
+    _rule((SH, SI), CRITICAL, "ligature or hanging attempt",
+          r"(?<!anti-)(?<!anti\s)ligature\s+(?:(?:tied\s+)?(?:round|around|on)\s+(?:the\s+|his\s+"
+          r"|her\s+|my\s+|their\s+)?neck|in\s+situ|in\s+place|found|removed\s+from|cut)",
+          r"(?:attempting|trying)\s+to\s+(?:ligate|hang)",  # in progress; "tried to" is HIGH
+          r"ligat(?:ed|ing)\s+(?:with|using)",
+          rf"{_LIGATURE_MATERIAL}\b.{{0,30}}\b(?:round|around)\s+(?:his|her|my|their|the)\s+neck"),
+    _rule((SU, SI), CRITICAL, "tablets ingested",
+          rf"ingest(?:ed|ing|ion\s+of)\s+(?:an?\s+)?(?:approximately\s+|about\s+|around\s+|roughly\s+"
+          rf"|up\s+to\s+|over\s+|at\s+least\s+|an\s+estimated\s+)?(?:{_NUMBER_WORD}"
+          rf"|(?:large|unknown|significant)\s+(?:quantity|number|amount)|(?:a\s+)?handful"
+          rf"|(?:his|her|their|a\s+week's|a\s+month's)\s+(?:\w+\s+)?{_MED}|overdose)",
+          r"found\s+with\s+(?:[\w']+\s+){0,3}empty\s+(?:blister\s+packs?|packets?|boxes|pill"
+          r"\s+bottles?|strips|bottles?\s+of\s+(?:\w+\s+)?(?:tablets|pills))"),
+    _rule(ME, CRITICAL, "household poison swallowed",
+          rf"(?:drank|drunk|drink|drinking|swallowed|ingested|has\s+had|had|eaten|ate)\s+"
+          rf"(?:some\s+)?(?:of\s+)?(?:the\s+|some\s+|a\s+)?{_HOUSEHOLD_POISON}",
+          r"poisons?\s+(?:line|centre|center|control|information\s+service|helpline)"),
+    _rule(ME, CRITICAL, "an emergency crew is on the way",
+          r"(?:crew|paramedics?|hems|air\s+ambulance|first\s+responders?)\s+(?:is\s+|are\s+)?"
+          r"(?:en\s+route|on\s+(?:the\s+|their\s+|its\s+)?way|on\s+scene|attending|called"
+          r"|requested|in\s+attendance)",
+          r"(?:ambulance|999)\s+(?:requested|rang|dialled|dialed)",
+          r"blue[-\s]light(?:ed|ing)?\s+(?:in|to|transfer|ambulance|him|her|them)"),
+    Rule((ME,), HIGH, "clinical red flag", re.compile(
+          r"\b(?:pinpoint\s+pupils|melaena|melena|haematemesis|hematemesis|septic\s+shock"
+          r"|coffee[-\s]ground\s+vomit|vomit(?:ed|ing)?\s+(?:\w+\s+)?coffee[-\s]grounds?"
+          r"|sepsis\s+(?:screen\s+)?(?:positive|red\s+flags?|six\s+started|6\s+started)"
+          r"|red[-\s]flag\s+sepsis|fast\s+(?:\+ve|positive)|acute\s+kidney\s+injury"
+          rf"|rigors)\b|(?<![\w?]){_QUERY}\s?(?:uro)?sepsis\b"
+          rf"|(?<![\w?]){_QUERY}\s?(?:stroke|cva|mi|pe|dka|gi\s+bleed|meningitis|cauda\s+equina"
+          r"|fractured?\s+(?:neck\s+of\s+femur|nof|hip)|#\s?nof)\b", re.IGNORECASE)),
+    _rule(HO, HIGH, "homicidal ideation or commands to harm others",
+          r"homicidal\s+(?:ideation|ideas|thoughts|intent|urges|threats?)",
+          r"(?:voices?|hallucinations?)\s+(?:are\s+|keep\s+|were\s+|have\s+been\s+|is\s+)?"
+          r"(?:telling|commanding|instructing|ordering|urging)\s+(?:me|him|her|them)\s+to\s+"
+          r"(?:hurt|harm|kill|attack|stab|strangle|smother|drown|poison|hit)\s+(?!(?:my|him|her)self)",
+          r"(?:auditory\s+)?hallucinations\s+command(?:ing)?\s+(?:him|her|them|me)\s+to\s+"
+          r"(?:harm|hurt|kill|attack)"),
+    _rule(SI, HIGH, "commands to self-harm or suicidal ideation in clinical shorthand",
+          rf"(?:voices?|hallucinations?)\s+(?:are\s+|keep\s+|were\s+|is\s+)?(?:telling|commanding"
+          rf"|instructing|ordering|urging)\s+(?:me|him|her|them)\s+to\s+(?:kill|hurt|harm|cut"
+          rf"|end|jump|die|drown|hang)(?:\s+{_SELF})?",
+          r"command\s+hallucinations?",
+          r"(?-i:SI)\s+(?:with|and)\s+(?:a\s+)?(?:plan|intent)",
+          r"(?:expressing|voicing|verbalising|verbalizing|disclosed|disclosing|reports|reporting"
+          r"|active|ongoing|current|new|escalating|increasing)\s+(?-i:SI)",
+          r"has\s+a\s+plan\s+(?:but\s+)?(?:won't|will\s+not|refuses\s+to|wouldn't|would\s+not)"
+          r"\s+(?:share|say|tell|disclose)",
+          r"tie\s+a\s+noose"),
+    _rule(SH, HIGH, "self-inflicted injury",
+          r"self[-\s]inflicted",
+          r"(?:cigarette|lighter)\s+burns?\s+(?:to|on)\s+(?:her|his|my|their)\s+(?:own\s+)?"
+          r"(?:arms?|hands?|wrists?|legs?|thighs?|forearms?|dorsum)"),
+    _rule(AB, HIGH, "injuries or care suggesting abuse or neglect",
+          r"(?:grip|finger(?:tip)?|hand|slap|belt)[-\s]?(?:pattern|mark(?:ed|s)?|shaped|type)\s+bruis\w*",
+          r"bruis\w+\b.{0,40}\b(?:in\s+a\s+)?(?:grip|finger(?:tip)?|hand)[-\s]?(?:pattern|marks?"
+          r"|shaped)",
+          r"finger[-\s]?tip\s+bruis\w*",
+          r"bilateral\s+(?:black\s+eyes|periorbital\s+bruis\w*)",
+          r"unexplained\s+(?:bruis\w*|injur\w*|fractures?|burns?|marks|wounds?)",
+          r"safeguarding\s+(?:concern\s+)?not\s+(?:yet\s+)?(?:raised|made|done|reported|logged)",
+          r"(?:staff|carer|hca|nurse|agency\s+\w+|night\s+\w+)\s+(?:member\s+)?(?:found\s+|was\s+"
+          r"|were\s+)?asleep\s+on\s+(?:shift|duty|nights?)",
+          r"not\s+(?:been\s+)?(?:repositioned|turned|changed|checked|toileted|offered\s+(?:a\s+)?"
+          r"drinks?|given\s+(?:a\s+)?drinks?)\s+(?:since|for\s+(?:\d+|\w+)\s+h(?:ou)?rs?|all"
+          r"\s+(?:night|day|shift))",
+          r"(?:against|despite|contrary\s+to|ignor\w+)\s+(?:the\s+)?(?:salt|speech\s+and\s+language)"
+          r"\s+(?:\w+\s+)?(?:advice|guidance|recommendations?|plan)",
+          r"(?:given|giving|gave|offered)\s+(?:\w+\s+){0,2}unthickened",
+          r"(?:nobody|no\s+one)\s+(?:brings|gives|bring|give)\s+(?:me\s+)?(?:any\s+)?(?:food"
+          r"|water|a\s+drink|drinks|dinner|meals?)"),
+    _rule(ME, HIGH, "not drinking for days",
+          r"(?:declined|refused|refusing|declining|no|minimal)\s+(?:all\s+)?(?:food\s+(?:and|or)\s+)?"
+          r"(?:oral\s+)?fluids?\b.{0,30}\b(?:days|x\s?\d\s*days)"),
+)  # fmt: skip
+
 SUBSTANCE_RULES: tuple[Rule, ...] = (
     _rule((SU, SI), CRITICAL, "overdose taken",
           rf"(?:took|taken|swallowed|had|downed)\s+(?:like\s+|about\s+|around\s+|over\s+|nearly\s+"
@@ -378,7 +486,8 @@ SUBSTANCE_RULES: tuple[Rule, ...] = (
           rf"(?:week's|month's|fortnight's|day's)\s+(?:worth\s+of\s+)?(?:\w+\s+)?{_MED}",
           r"(?:took|taken|swallowed|downed|drank|drunk)\s+(?:[\w']+\s+){0,2}(?:whole|entire)\s+"
           r"(?:[\w']+\s+){0,2}"
-          r"(?:bottle|packet|box|pack|blister\s+pack|supply)",
+          rf"(?:bottle|packet|box|pack|blister\s+pack|supply)(?!\s+of\s+(?:[\w']+\s+)?"
+          rf"(?:{_ALCOHOL}|{_NOT_MEDICINE}))",
           r"(?:taken|took|swallowed)\s+everything\s+(?:i\s+(?:had|have|could\s+find)|in\s+the"
           r"\s+(?:cupboard|drawer|cabinet|box|house|bathroom))",
           # Taken, and now saying goodbye: "the tablets are all swallowed now, I love you".
@@ -460,6 +569,7 @@ RULES: tuple[Rule, ...] = (
     + HARM_TO_OTHERS_RULES
     + ABUSE_RULES
     + MEDICAL_RULES
+    + CLINICAL_RULES
     + SUBSTANCE_RULES
     + DISTRESS_RULES
 )
@@ -531,6 +641,15 @@ IDIOMS: re.Pattern[str] = _any(
     r"(?:ground|earth|floor)\s+to\s+(?:open\s+up\s+and\s+)?swallow\s+me(?:\s+up|\s+whole)?",
     r"running\s+on\s+(?:fumes|empty)",
     r"(?:they'll|that'll|it'll|this\s+will|that\s+will|it\s+will)\s+see\s+me\s+off",
+    # holdout_v7 round (kinds seen among holdout_v6's false alarms).
+    r"(?:legs?|arms?|hands?|feet|foot|fingers?|toes?|bum|backside)\s+(?:have\s+|has\s+|had\s+"
+    r"|'ve\s+)?gone\s+dead",
+    r"(?:traffic|parking|the\s+queue|the\s+roads?|the\s+bypass|the\s+motorway|it)\s+(?:is|was"
+    r"|'s)\s+murder",
+    r"kill(?:s|ed|ing)?\s+the\s+(?:language|song|tune|mood|joke|conversation)",
+    r"cut(?:ting)?\s+down\s+to",
+    r"end\s+(?:my|the|our|his|her)\s+(?:phone\s+|mobile\s+|broadband\s+|gym\s+|energy\s+)?"
+    r"(?:contract|subscription|membership|tenancy|lease|direct\s+debit)",
 )
 
 # Harm-to-others talk followed by a laugh or "joking" is banter; suicide talk is never
@@ -572,6 +691,8 @@ TEACHING: re.Pattern[str] = _any(
     r"signs\s+of\s+(?:a\s+|an\s+)?(?:stroke|heart\s+attack|hypo|sepsis|abuse|neglect|overdose)"
     r"\s+(?:include|includes|are|can\s+include|to\s+(?:look|watch)\s+(?:out\s+)?for)",
     r"(?:how|what)\s+to\s+(?:do|respond|help|spot|recognise|recognize)\s+(?:if|when|someone)",
+    # holdout_v7 round: simulated patients ("Simulation exercise: 'Mrs X' has BP 80/40").
+    r"simulation|simulated|scenario|case\s+study|candidates|osce|mock\s+(?:drill|exercise)",
 )
 
 # Words that negate what follows within the same clause ("I'm not going to hurt myself").
@@ -649,6 +770,9 @@ _DISTANT = _any(
     # holdout_v5 round: "when I was nineteen, a lifetime ago".
     r"when\s+i\s+was\s+(?:\w+teen|twenty|thirty|forty|\d{1,2})",
     r"(?:a\s+)?lifetime\s+ago",
+    # holdout_v7 round: "before ten years I try" (non-native), "in adolescence".
+    r"before\s+(?:\w+|\d+)\s+years",
+    r"in\s+(?:(?:his|her|my|their)\s+)?(?:adolescence|childhood|teenage\s+years|youth)",
 )
 TIME_CAPS: tuple[tuple[re.Pattern[str], CrisisLevel, CrisisLevel | None], ...] = (
     # (marker, cap for most categories, cap for medical emergencies)
@@ -745,6 +869,9 @@ ROUTINE_CARE: re.Pattern[str] = re.compile(
 # Any of these in the message and it is not treated as routine: quantity, hoarding,
 # farewells, death words, alcohol, someone else's medicine.
 ROUTINE_DANGER: re.Pattern[str] = _any(
+    # holdout_v7 round: "empty blister packs of carer's own tramadol".
+    r"\w+'s\s+own",
+    r"empty\s+(?:blister\s+)?(?:packs?|packets?|boxes|bottles?|strips)",
     r"all\s+(?:of\s+)?(?:my|the|his|her|them|those|these)",
     r"every\s+(?:one|single|last)",
     # Added after the round's scoring, from older held-out misses ("took every tablet in my

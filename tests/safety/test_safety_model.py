@@ -1,5 +1,5 @@
 """The model detector: offline loading, the heads' decision logic, the rules+model guard,
-and its measured quality on the held-out sets (never trained on; ``holdout_v6.jsonl`` was
+and its measured quality on the held-out sets (never trained on; ``holdout_v7.jsonl`` was
 written before this round's rules, training data and heads and scored once, see
 docs/safety.md)."""
 
@@ -39,7 +39,8 @@ HOLDOUT = HERE / "holdout_set.jsonl"
 HOLDOUT_V3 = HERE / "holdout_v3_set.jsonl"
 HOLDOUT_V4 = HERE / "holdout_v4.jsonl"  # trained on since it was scored once
 HOLDOUT_V5 = HERE / "holdout_v5.jsonl"  # trained on since it was scored once
-HOLDOUT_V6 = HERE / "holdout_v6.jsonl"
+HOLDOUT_V6 = HERE / "holdout_v6.jsonl"  # trained on since it was scored once
+HOLDOUT_V7 = HERE / "holdout_v7.jsonl"
 BLIND = HERE / "blind_set.jsonl"
 URGENT = (CrisisLevel.HIGH, CrisisLevel.CRITICAL)
 
@@ -127,11 +128,11 @@ def test_detector_with_missing_weights_fails_on_warm_up(tmp_path: Path) -> None:
 
 def test_held_out_sets_are_not_in_the_training_pool() -> None:
     assert not {path.name for path in TRAINING_SETS} & HELD_OUT
-    assert {HOLDOUT.name, HOLDOUT_V3.name, HOLDOUT_V6.name, BLIND.name} <= HELD_OUT
+    assert {HOLDOUT.name, HOLDOUT_V3.name, HOLDOUT_V7.name, BLIND.name} <= HELD_OUT
     assert HOLDOUT_V4.name in {path.name for path in TRAINING_SETS}
     held_out = {
         json.loads(line)["text"].strip().lower()
-        for path in (HOLDOUT, HOLDOUT_V3, HOLDOUT_V6, BLIND)
+        for path in (HOLDOUT, HOLDOUT_V3, HOLDOUT_V7, BLIND)
         for line in path.read_text().splitlines()
         if line
     }
@@ -150,18 +151,19 @@ def _words(text: str) -> frozenset[str]:
 
 @pytest.mark.parametrize(
     ("path", "threshold"),
-    [(HOLDOUT_V6, 0.5)],
-    ids=["holdout_v6"],
+    [(HOLDOUT_V7, 0.5)],
+    ids=["holdout_v7"],
 )
 def test_fresh_holdout_has_no_near_duplicate_in_the_training_pool(
     path: Path, threshold: float
 ) -> None:
-    """No holdout_v6 message shares 50 % or more of its words with a training message.
+    """No holdout_v7 message shares 50 % or more of its words with a training message.
 
-    (v6 was checked at writing time against every older set at 50 %, plus a character
-    similarity of 0.75, and the close ones were rewritten before it was frozen. The
-    training messages added afterwards were checked against v6 at 40 % and 0.7. v5, in
-    the pool since the holdout_v6 round, had been checked the same way at 50 %.)"""
+    (v7 was checked at writing time against every older set, at 50 % of its own words
+    and a character similarity of 0.75, and the close ones were rewritten before it was
+    frozen. The training messages written in parallel with it were checked against v7
+    the same way, in both directions, and the 10 close ones were left out. v6, in the
+    pool since the holdout_v7 round, had been checked the same way.)"""
     held_out = [_words(json.loads(line)["text"]) for line in path.read_text().splitlines()]
     trained = [
         _words(json.loads(line)["text"])
@@ -174,14 +176,14 @@ def test_fresh_holdout_has_no_near_duplicate_in_the_training_pool(
         assert closest < threshold, sorted(words)
 
 
-def test_holdout_v6_is_frozen_and_refused_by_training(tmp_path: Path) -> None:
-    """v6 is unchanged since it was written, and training refuses it, renamed or not."""
-    digest = hashlib.sha256(HOLDOUT_V6.read_bytes()).hexdigest()
+def test_holdout_v7_is_frozen_and_refused_by_training(tmp_path: Path) -> None:
+    """v7 is unchanged since it was written, and training refuses it, renamed or not."""
+    digest = hashlib.sha256(HOLDOUT_V7.read_bytes()).hexdigest()
     assert digest in HELD_OUT_SHA256
     with pytest.raises(SystemExit, match="held-out"):
-        _load([HOLDOUT_V6])
+        _load([HOLDOUT_V7])
     renamed = tmp_path / "more_training.jsonl"
-    renamed.write_bytes(HOLDOUT_V6.read_bytes())
+    renamed.write_bytes(HOLDOUT_V7.read_bytes())
     with pytest.raises(SystemExit, match="held-out"):
         _load([renamed])
 
@@ -353,6 +355,11 @@ STAYS_BELOW_HIGH = [
     "swallowed my tablets with a glass of milk and went back to sleep",
     "I want the ground to swallow me up, I called the vicar by the wrong name",
     "he's on the top floor now, a room with a view over the river",
+    # holdout_v6 false alarms at its one scoring, fixed in the holdout_v7 round (v6 is in
+    # the training pool since): in-sample, a regression guard.
+    "siri call marjorie and tell her i'll be late i got stuck behind a tractor",
+    "ring the bell. nurse. toilet.",
+    "Dad took the whole pack of digestives to his room again 🍪😂",
 ]
 
 
@@ -381,19 +388,35 @@ def test_negations_idioms_and_questions_stay_below_high(
     [
         # Seen among holdout_v3's false alarms at its one scoring:
         "I took two paracetamol for my headache and it's gone",
-        # Seen among holdout_v6's false alarms at its one scoring:
-        "siri call marjorie and tell her i'll be late i got stuck behind a tractor",
-        "ring the bell. nurse. toilet.",
-        "Dad took the whole pack of digestives to his room again 🍪😂",
+        # Seen among holdout_v7's false alarms at its one scoring (the model alone, on
+        # text the rules find nothing in):
+        "Reminder: ligature cutter check due tonight - red box, sign the sheet",
+        "Night manager on ext 204 till 8",
+        "I'm bored stiff, any suggestions for something to do?",
     ],
 )
 def test_known_false_alarms(detector: RulesAndModelDetector, text: str) -> None:
     assert detector.analyze(text).level not in URGENT
 
 
-# Known misses, kept visible the same way (seen among holdout_v6's misses at its one
-# scoring: staff shorthand, a clinician's note, a quiet overdose the routine note hid).
-@pytest.mark.xfail(strict=True, reason="known misses: shorthand, clinical register")
+# Known misses, kept visible the same way (seen among holdout_v7's misses at its one
+# scoring: "you" read as the listener in a pager message, a fight, fever with confusion
+# written without NEWS2's words).
+@pytest.mark.xfail(strict=True, reason="known misses: pager shorthand, plain-words deterioration")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rm 12 needs you NOW not breathing right",
+        "Eddie punched Bill, Bill's nose bleeding, Eddie still kicking off",
+        "Rm 14 Doreen temp 38.9 and more muddled than usual, can you review before you go",
+    ],
+)
+def test_known_misses(detector: RulesAndModelDetector, text: str) -> None:
+    assert detector.analyze(text).level in URGENT
+
+
+# holdout_v6 misses at its one scoring, found since the holdout_v7 round (vital signs and
+# the clinical-register rules; v6 is in the training pool): in-sample, a regression guard.
 @pytest.mark.parametrize(
     "text",
     [
@@ -402,7 +425,7 @@ def test_known_false_alarms(detector: RulesAndModelDetector, text: str) -> None:
         "Mrs D found with empty blister packs of carer's own tramadol, drowsy, pinpoint pupils",
     ],
 )
-def test_known_misses(detector: RulesAndModelDetector, text: str) -> None:
+def test_former_misses_are_found(detector: RulesAndModelDetector, text: str) -> None:
     assert detector.analyze(text).level in URGENT
 
 
@@ -413,8 +436,8 @@ def _report_on(path: Path, detector: RulesAndModelDetector) -> Any:
 
 @pytest.mark.parametrize(
     ("path", "size", "urgent"),
-    [(HOLDOUT, 150, 50), (HOLDOUT_V3, 150, 50), (HOLDOUT_V6, 350, 120)],
-    ids=["holdout", "holdout_v3", "holdout_v6"],
+    [(HOLDOUT, 150, 50), (HOLDOUT_V3, 150, 50), (HOLDOUT_V7, 350, 120)],
+    ids=["holdout", "holdout_v3", "holdout_v7"],
 )
 def test_holdout_sets_are_big_enough(path: Path, size: int, urgent: int) -> None:
     examples = parse_examples(path.read_text(encoding="utf-8").splitlines())
@@ -424,31 +447,29 @@ def test_holdout_sets_are_big_enough(path: Path, size: int, urgent: int) -> None
 
 @pytest.mark.xfail(
     strict=True,
-    reason="target not reached on holdout_v6: recall 0.807, precision 0.830 (docs/safety.md)",
+    reason="target not reached on holdout_v7: recall 0.897, precision 0.788 (docs/safety.md)",
 )
-def test_targets_on_the_holdout_v6_set(detector: RulesAndModelDetector) -> None:
-    report = _report_on(HOLDOUT_V6, detector)
+def test_targets_on_the_holdout_v7_set(detector: RulesAndModelDetector) -> None:
+    report = _report_on(HOLDOUT_V7, detector)
     assert report.urgent.recall >= 0.97, format_report(report)
     assert report.urgent.precision >= 0.85, format_report(report)
 
 
-# Regression floors: the figures measured with the holdout_v6 round's model (v5 and 53 new
-# messages in the pool, new rules, same heads), rounded down: holdout_v6 117/145 found at
-# P 0.830 (its one scoring), holdout 56/60 at P 0.824, blind 40/40 at P 0.909 (the retrained
-# model lost "Climbing over the balcony railing now"; a rule for being at the edge, added
-# after v6 was scored and changing none of its verdicts, brought it back), holdout_v3 52/55
-# at P 0.825.
-# holdout_v5 left the floors when it joined the training pool (its figures would be
+# Regression floors: the figures measured with the holdout_v7 round's model (v6 and 150 new
+# clinical-voice messages in the pool, vital signs and clinical-register rules, same heads),
+# rounded down: holdout_v7 130/145 found at P 0.788 (its one scoring), holdout 58/60 at
+# P 0.829, blind 40/40 at P 0.909, holdout_v3 55/55 at P 0.821.
+# holdout_v6 left the floors when it joined the training pool (its figures would be
 # in-sample).
 @pytest.mark.parametrize(
     ("path", "min_recall", "min_precision"),
     [
-        (HOLDOUT, 0.93, 0.82),
+        (HOLDOUT, 0.96, 0.82),
         (BLIND, 1.0, 0.90),
-        (HOLDOUT_V3, 0.94, 0.82),
-        (HOLDOUT_V6, 0.80, 0.82),
+        (HOLDOUT_V3, 1.0, 0.82),
+        (HOLDOUT_V7, 0.89, 0.78),
     ],
-    ids=["holdout", "blind", "holdout_v3", "holdout_v6"],
+    ids=["holdout", "blind", "holdout_v3", "holdout_v7"],
 )
 def test_no_regression_on_held_out_sets(
     detector: RulesAndModelDetector, path: Path, min_recall: float, min_precision: float

@@ -1,0 +1,184 @@
+"""Vital signs as crisis evidence (services.safety.vitals) and the clinical-register rules.
+
+Messages here are written for these tests (none is copied from a labelled set)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.safety.detector import RuleDetector
+from services.safety.model import CrisisCategory, CrisisLevel
+from services.safety.vitals import Parameter, Reading, assess, read_observations
+
+NONE, MEDIUM, HIGH, CRITICAL = (
+    CrisisLevel.NONE,
+    CrisisLevel.MEDIUM,
+    CrisisLevel.HIGH,
+    CrisisLevel.CRITICAL,
+)
+ME = CrisisCategory.MEDICAL_EMERGENCY
+RULES = RuleDetector()
+
+
+def _level(text: str) -> CrisisLevel:
+    finding = assess(text)
+    return NONE if finding is None else finding.level
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("BP 96/58", [Reading(Parameter.SYSTOLIC, 96)]),
+        ("systolic of only 82", [Reading(Parameter.SYSTOLIC, 82)]),
+        ("BP 124/70 -> 88/52", [Reading(Parameter.SYSTOLIC, 88, 124)]),
+        ("sats 90% RA", [Reading(Parameter.SPO2, 90)]),
+        ("SpO2 were down to 86", [Reading(Parameter.SPO2, 86)]),
+        ("GCS dropped from 14 to 10", [Reading(Parameter.GCS, 10, 14)]),
+        ("NEWS2 4 then 7", [Reading(Parameter.NEWS, 7, 4)]),
+        ("temp 102.2F", [Reading(Parameter.TEMPERATURE, 39.0)]),
+        ("blood sugar 50", [Reading(Parameter.GLUCOSE, 2.8)]),  # mg/dL
+        ("CBG HI", [Reading(Parameter.GLUCOSE, 33.3)]),
+        ("pulse 44 bpm", [Reading(Parameter.PULSE, 44)]),
+        ("breathing 30 breaths per minute", [Reading(Parameter.RESPIRATION, 30)]),
+        ("ACVPU: V", [Reading(Parameter.CONSCIOUSNESS, 1)]),
+    ],
+)
+def test_observations_are_read_in_their_usual_spellings(text: str, expected: list[Reading]) -> None:
+    assert read_observations(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "escalate if NEWS2 of 5 or more",
+        "call the GP if sats below 92",
+        "target sats 88-92% for her COPD",
+        "keep BP above 100 systolic",
+        "last BM 3 days ago, bowels to be monitored",  # a bowel movement
+        "two sugars in his tea",
+        "T2DM, diet controlled",
+        "no new confusion, alert and orientated",
+    ],
+)
+def test_thresholds_targets_and_lookalikes_are_not_readings(text: str) -> None:
+    assert [r for r in read_observations(text) if r.parameter is not Parameter.GLUCOSE] == [] or (
+        _level(text) is NONE
+    )
+    assert _level(text) is NONE
+
+
+# -- grading ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        # NEWS2 aggregate: reported, or added up from what the sentence gives.
+        ("NEWS2 7, obs repeated", CRITICAL),
+        ("NEWS 5", HIGH),
+        ("NEWS2 3 (temp 38.3), fluids encouraged", NONE),
+        ("RR 23, HR 115, temp 38.6", HIGH),  # 2 + 2 + 1
+        ("RR 24, sats 93% on 2L O2, HR 112", CRITICAL),  # 2 + 2 + 2 (oxygen) + 2
+        # One parameter in NEWS2's red band.
+        ("RR 26", HIGH),
+        ("sats 91% on air", HIGH),
+        ("systolic 90", HIGH),
+        ("HR 135", HIGH),
+        ("temp 34.8", HIGH),
+        ("new confusion since lunch", HIGH),
+        # Alone an emergency.
+        ("BP 76/40", CRITICAL),
+        ("sats 82% on air", CRITICAL),
+        ("RR 38", CRITICAL),
+        ("GCS 8", CRITICAL),
+        ("GCS 15 -> 12", CRITICAL),
+        ("BM 2.4", CRITICAL),
+        ("lactate 4.6", CRITICAL),
+        ("CBG 24.1, ketones 3.6", CRITICAL),
+        # Red flags NEWS2 does not score.
+        ("BM 3.4", HIGH),
+        ("ketones 3.2", HIGH),
+        ("lactate 2.7", HIGH),
+        ("GCS 11", HIGH),
+        # Normal, borderline or over.
+        ("BP 138/82, HR 76, RR 16, sats 97% RA, T 36.8", NONE),
+        ("sats 94%", NONE),
+        ("BM 6.1 pre-lunch", NONE),
+        ("BM 3.6 at 1100, toast given, recheck 5.9", NONE),
+        ("RR 29 briefly during the hoist, settled within minutes", NONE),
+    ],
+)
+def test_observations_are_graded_with_news2_and_red_flags(text: str, level: CrisisLevel) -> None:
+    assert _level(text) is level
+
+
+def test_copd_saturations_are_scored_on_scale_2() -> None:
+    assert _level("sats 88% on air") is HIGH
+    assert _level("COPD, sats 88% on air, her usual") is NONE
+    assert _level("COPD, sats 78% on air") is CRITICAL
+
+
+def test_reasons_name_bands_but_never_the_numbers() -> None:
+    finding = assess("rm 4 BP 74/40, HR 139, RR 31, sats 83%")
+    assert finding is not None and finding.level is CRITICAL
+    assert not re.search(r"\d", finding.reason), finding.reason
+
+
+# -- in the detector -------------------------------------------------------------------------
+
+
+def test_the_detector_reports_observations_as_a_medical_emergency() -> None:
+    analysis = RULES.analyze("Rm 3 NEWS2 8 at 0300, paged the on-call")
+    assert analysis.level is CRITICAL
+    assert ME in analysis.categories
+    assert any("early-warning" in reason for reason in analysis.reasons)
+
+
+def test_observations_in_the_past_are_history() -> None:
+    assert RULES.analyze("In 2019 her BP was 70/40 during the sepsis").level is NONE
+
+
+def test_observations_in_training_material_are_not_a_patient() -> None:
+    text = "Simulation exercise: the patient has BP 78/40 and RR 34; what do you do first?"
+    assert RULES.analyze(text).level is NONE
+
+
+def test_observations_are_read_on_the_original_text() -> None:
+    # The normaliser undoes leetspeak in mixed tokens ("35.1C" would become "35.iC").
+    assert RULES.analyze("temp 34.9C, shivering").level is HIGH
+
+
+# -- clinical register rules (holdout_v7 round) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("found with a flex tied round his neck in the wardrobe", CRITICAL),
+        ("staff found her attempting to ligate with a pillowcase strip", CRITICAL),
+        ("ligature point audit completed, two taps replaced", NONE),
+        ("she has ingested around thirty sertraline", CRITICAL),
+        ("the toddler drank some of the toilet cleaner", CRITICAL),
+        ("crew en route, ETA 8 mins", CRITICAL),
+        ("ambulance booked for Tuesday's outpatient appointment", NONE),
+        ("coffee-ground vomit x2 this afternoon", HIGH),
+        ("?sepsis, GP visiting", HIGH),  # "? sepsis" would end a sentence at the "?"
+        ("septic tank emptied today", NONE),
+        ("expressing SI with a plan to use her insulin", HIGH),
+        ("no SI, no thoughts of harm to others", NONE),
+        ("reports voices instructing him to attack his brother", HIGH),
+        ("denies homicidal ideation", NONE),
+        ("multiple self-inflicted scratches to the forearm", HIGH),
+        ("fingertip bruising to both wrists, no explanation", HIGH),
+        ("resident not repositioned since 2300 as night staff short", HIGH),
+        ("declined oral fluids for 4 days, urine dark", HIGH),
+        ("took the whole pack of custard creams to bed", NONE),
+    ],
+)
+def test_clinical_register(text: str, level: CrisisLevel) -> None:
+    assert RULES.analyze(text).level is level
