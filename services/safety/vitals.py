@@ -167,6 +167,10 @@ _TRANSIENT = re.compile(
 _RESOLVED = re.compile(r"\b(?:resolved|back\s+to\s+normal|fine\s+now|recovered)\b", re.I)
 
 
+# Every reading has a digit, a meter's "HI", or a consciousness word.
+_CUE = re.compile(r"\d|\bHI\b|VPU|respond|confus", re.IGNORECASE)
+
+
 def _plausible(parameter: Parameter, value: float) -> bool:
     """Physiological bounds: "T2DM", "sats 4 times a day" or "RR 2023" are not readings."""
     low, high = _BOUNDS[parameter]
@@ -197,6 +201,8 @@ def _normalised(parameter: Parameter, value: float) -> float:
 
 def read_observations(sentence: str) -> list[Reading]:
     """Every observation ``sentence`` states as a reading, in order."""
+    if not _CUE.search(sentence):
+        return []  # most chat has no number and no consciousness word: skip the big pattern
     readings: list[Reading] = []
     for match in _READING.finditer(sentence):
         reading = _reading(match)
