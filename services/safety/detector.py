@@ -238,16 +238,32 @@ def _signals_in_sentence(
             if why_not is not None:
                 yield why_not if rule.level >= GUARD_MIN_LEVEL else MINOR_DISCOUNT
                 continue
-            capped, cap = _time_cap(sentence, rule.categories[0])
-            if not capped:
-                yield Signal(rule.categories, rule.level, rule.reason, sentence)
-            elif cap is None:
-                yield "ignored a medical event described as in the past"
-            else:
-                level = min(rule.level, cap)
-                yield Signal(rule.categories, level, rule.reason, sentence, current=False)
-                if level < rule.level:
-                    yield f"lowered to {level.name}: described as in the past"
+            yield from _dated(rule.categories, rule.level, rule.reason, sentence)
+
+
+def _dated(
+    categories: tuple[CrisisCategory, ...], level: CrisisLevel, reason: str, sentence: str
+) -> Iterator[Signal | str]:
+    """The signal of a counted match after the sentence's time markers (``TIME_CAPS``),
+    and a note when they dropped or lowered it."""
+    capped, cap = _time_cap(sentence, categories[0])
+    if not capped:
+        yield Signal(categories, level, reason, sentence)
+    elif cap is None:
+        yield "ignored a medical event described as in the past"
+    else:
+        yield Signal(categories, min(level, cap), reason, sentence, current=False)
+        if cap < level:
+            yield f"lowered to {cap.name}: described as in the past"
+
+
+def _skipped_as(sentence: str) -> str | None:
+    """Why a whole sentence is not about a real, present person: media or training."""
+    if MEDIA.search(sentence):
+        return ABOUT_MEDIA
+    if TEACHING.search(sentence):
+        return ABOUT_TEACHING
+    return None
 
 
 def _escalate(signal: Signal, means_at_hand: bool) -> Signal:
@@ -276,13 +292,7 @@ def scan(text: str, rules: Sequence[Rule] = RULES) -> tuple[list[Signal], list[s
     joking = JOKE.search(text) is not None
     live_sentences: list[str] = []
     for sentence in split_sentences(text):
-        about = (
-            ABOUT_MEDIA
-            if MEDIA.search(sentence)
-            else ABOUT_TEACHING
-            if TEACHING.search(sentence)
-            else None
-        )
+        about = _skipped_as(sentence)
         if about is not None:
             if any(rule.pattern.search(sentence) for rule in rules):
                 notes.append(about)
@@ -315,19 +325,14 @@ def observation_signals(text: str) -> tuple[list[Signal], list[str]]:
     signals: list[Signal] = []
     notes: list[str] = []
     for sentence in split_sentences(text):
-        if MEDIA.search(sentence) or TEACHING.search(sentence):
-            continue
-        finding = assess_observations(sentence)
+        finding = None if _skipped_as(sentence) else assess_observations(sentence)
         if finding is None:
             continue
-        capped, cap = _time_cap(sentence, CrisisCategory.MEDICAL_EMERGENCY)
-        if not capped:
-            signals.append(Signal(_MEDICAL, finding.level, finding.reason, sentence))
-        elif cap is None:
-            notes.append("ignored observations described as in the past")
-        else:
-            level = min(finding.level, cap)
-            signals.append(Signal(_MEDICAL, level, finding.reason, sentence, current=False))
+        for item in _dated(_MEDICAL, finding.level, finding.reason, sentence):
+            if isinstance(item, str):
+                notes.append(item)
+            else:
+                signals.append(item)
     return signals, notes
 
 

@@ -31,7 +31,6 @@ the caller (``services.safety.detector``) exactly as for the word rules.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -84,7 +83,7 @@ _LINK = (
     r"(?:\s*[:=~]\s*|\s+(?:of|is|was|were|are|now|at|reading|reads|read|measured|recorded"
     r"|approx\.?|approximately|about|around|only|just|down|up|to|from|dropped|dropping|drop"
     r"|fell|falling|fallen|decreased|decreasing|reduced|rising|rose|risen|increased"
-    r"|increasing|has|have|had|been|score|scored|scoring|level|levels|reading|result"
+    r"|increasing|has|have|had|been|score|scored|scoring|level|levels|result"
     r"|meter|monitor|machine|says|said|showing|shows|showed|on\s+(?:air|ra|room\s+air)"
     r"|of\s+only)\b)*\s*"
 )
@@ -338,9 +337,9 @@ def _hypo_resolved(sentence: str) -> bool:
     return any(4.0 <= float(m[1]) <= 30 for m in _RECHECK.finditer(sentence))
 
 
-def assess(sentence: str, readings: Iterable[Reading] | None = None) -> Finding | None:
-    """Grade the observations of ``sentence`` (read here unless ``readings`` is given)."""
-    found = list(read_observations(sentence) if readings is None else readings)
+def assess(sentence: str) -> Finding | None:
+    """Grade the observations ``sentence`` states, or None if they raise no concern."""
+    found = read_observations(sentence)
     if not found:
         return None
     if _hypo_resolved(sentence):
@@ -348,9 +347,9 @@ def assess(sentence: str, readings: Iterable[Reading] | None = None) -> Finding 
     scale_2 = _SCALE_2.search(sentence) is not None
     # Several readings of one parameter: the latest counts ("NEWS2 6 … rechecked NEWS2 8").
     latest = {r.parameter: r for r in found}
-    scored = [r for r in latest.values() if _news2_points(r, scale_2)]
-    partial = sum(_news2_points(r, scale_2) for r in latest.values())
-    if scored and _SUPPLEMENTAL_O2.search(sentence):
+    points = {p: _news2_points(r, scale_2) for p, r in latest.items()}
+    partial = sum(points.values())
+    if partial and _SUPPLEMENTAL_O2.search(sentence):
         partial += 2  # NEWS2 scores any supplemental oxygen as 2
     glucose = latest.get(Parameter.GLUCOSE)
     ketones = latest.get(Parameter.KETONES)
@@ -366,8 +365,7 @@ def assess(sentence: str, readings: Iterable[Reading] | None = None) -> Finding 
     high = [why for r in latest.values() if (why := _red_flag(r))]
     if partial >= 5:
         high.append("observations add up to the early-warning urgent band")
-    red = [r.parameter.value for r in latest.values() if _news2_points(r, scale_2) == 3]
-    high.extend(f"{name} in the red band" for name in red)
+    high.extend(f"{p.value} in the red band" for p, n in points.items() if n == 3)
     if high:
         return Finding(CrisisLevel.HIGH, "observations: " + "; ".join(dict.fromkeys(high)))
     return None
