@@ -56,6 +56,7 @@ from services.safety.rules import (
     JOKE,
     MEANS,
     MEDIA,
+    NEGATED_THOUGHTS,
     NEGATORS,
     PRESENT_OVERRIDE,
     ROUTINE_CARE,
@@ -63,6 +64,7 @@ from services.safety.rules import (
     RULES,
     SECOND_PERSON,
     SELF_FOCUSED,
+    SUMMONING_VERBS,
     TEACHING,
     TIME_CAPS,
     Rule,
@@ -131,7 +133,8 @@ _LIST_NEGATORS = frozenset(
 GUARD_MIN_LEVEL = CrisisLevel.MEDIUM
 MINOR_DISCOUNT = "ignored a minor mention in its context"
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# A "?" ends a sentence only after a word: staff write "? sepsis" for "query sepsis".
+_SENTENCE_END = re.compile(r"(?<=[.!])\s+|(?<=\S\?)\s+|\n+")
 _WORD = re.compile(r"[\w']+")
 
 
@@ -182,8 +185,12 @@ def is_negated(sentence: str, position: int) -> bool:
     ("she denies any thoughts of self-harm or suicide"), for the negators that govern a
     list (``_LIST_NEGATORS``): "I don't know whether to laugh or kill myself" still counts."""
     clause = _clause_before(sentence, position)
+    if NEGATED_THOUGHTS.search(clause):
+        return True
     words = _WORD.findall(clause.lower())
-    if any(word in NEGATORS for word in words[max(0, len(words) - NEGATION_WINDOW) :]):
+    window = range(max(0, len(words) - NEGATION_WINDOW), len(words))
+    # "can not" is "can't", deliberately no negator: "I can not stop thinking about …".
+    if any(words[i] in NEGATORS and words[i - 1 : i] != ["can"] for i in window):
         return True
     longer = _clause_before(sentence, position, through_or=True)
     if len(longer) == len(clause):
@@ -193,13 +200,25 @@ def is_negated(sentence: str, position: int) -> bool:
 
 
 def is_addressed_to_listener(sentence: str, position: int) -> bool:
-    """True if the nearest personal pronoun before ``position`` is "you"."""
-    for word in reversed(_WORD.findall(_clause_before(sentence, position).lower())):
+    """True if the nearest personal pronoun before ``position`` is "you" as a subject.
+
+    A "you" that a verb summons is its object, not the one the danger is about: in "rm 12
+    needs you NOW not breathing right" someone else is not breathing."""
+    words = _WORD.findall(_clause_before(sentence, position).lower())
+    for index in range(len(words) - 1, -1, -1):
+        word = words[index]
         if word in SECOND_PERSON:
+            if word == "you" and index > 0 and words[index - 1] in SUMMONING_VERBS:
+                continue
             return True
         if word in FIRST_AND_THIRD_PERSON:
             return False
     return False
+
+
+def _mentions(pattern: re.Pattern[str], sentence: str) -> bool:
+    """True if ``pattern`` matches somewhere ``sentence`` does not negate it."""
+    return any(not is_negated(sentence, m.start()) for m in pattern.finditer(sentence))
 
 
 def _time_cap(sentence: str, category: CrisisCategory) -> tuple[bool, CrisisLevel | None]:
@@ -233,6 +252,8 @@ def _signals_in_sentence(
 ) -> Iterator[Signal | str]:
     """Yield a ``Signal`` per counted match and a note (str) per discounted one."""
     for rule in rules:
+        if rule.requires is not None and not _mentions(rule.requires, sentence):
+            continue
         for match in rule.pattern.finditer(sentence):
             why_not = _suppression(rule, sentence, match, joking)
             if why_not is not None:
@@ -325,8 +346,12 @@ def observation_signals(text: str) -> tuple[list[Signal], list[str]]:
     signals: list[Signal] = []
     notes: list[str] = []
     for sentence in split_sentences(text):
-        finding = None if _skipped_as(sentence) else assess_observations(sentence)
+        finding = assess_observations(sentence)
         if finding is None:
+            continue
+        about = _skipped_as(sentence)
+        if about is not None:
+            notes.append(about)  # as for a rule: the model alone cannot raise it either
             continue
         for item in _dated(_MEDICAL, finding.level, finding.reason, sentence):
             if isinstance(item, str):

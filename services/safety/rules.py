@@ -61,6 +61,9 @@ class Rule:
     level: CrisisLevel
     reason: str
     pattern: re.Pattern[str]
+    # The match counts only in a sentence that also matches this: a head strike is
+    # urgent when the sentence names an anticoagulant, not on its own.
+    requires: re.Pattern[str] | None = None
 
 
 def _any(*alternatives: str) -> re.Pattern[str]:
@@ -219,6 +222,9 @@ SUICIDE_RULES: tuple[Rule, ...] = (
           r"\s+(?:exist|here|around|alive)",
           r"welcome\s+death", r"(?:sleep|disappear)\s+forever", r"never\s+wake\s+up",
           r"if\s+i\s+died\s+(?:tomorrow|today|tonight)", r"wouldn't\s+mind\s+dying",
+          r"(?:wouldn't|would\s+not|don't|do\s+not)\s+mind\s+(?:if\s+i\s+(?:didn't|did\s+not)"
+          r"\s+wake\s+up|not\s+waking(?:\s+up)?)",
+          r"(?:wish|hope|pray|praying|prayed)\b[^.]{0,30}\bnot\s+waking\s+up",
           r"(?:wish|wishes|wished)\s+(?:i|she|he)(?:'d|\s+would|\s+could)\s+die",
           r"(?:think|thinking|thought|thoughts)\s+(?:about|of)\s+(?:dying|being\s+dead)"),
 )  # fmt: skip
@@ -250,6 +256,14 @@ HARM_TO_OTHERS_RULES: tuple[Rule, ...] = (
           r"\s+(?:me|her|him|them|mum|mom|dad|my\s+\w+|his\s+\w+|her\s+\w+)",
           rf"{_INTENT}\s+(?:smash|bash|kick|knock|punch|break|cave)\s+(?:his|her|their|your)"
           r"\s+(?:head|face|teeth|skull|neck|legs?|arms?|nose)"),
+    # holdout_v8 round: a report of one person assaulting another ("Eddie punched Bill"),
+    # named with capitals or as a role; the abuse rules read "hit me/her/him".
+    _rule(HO, HIGH, "assault on another person",
+          r"(?-i:[A-Z][a-z]+)\s+(?:(?:has|had|just)\s+)?(?:punched|slapped|kicked|head-?butted"
+          r"|headbutted|attacked|assaulted|strangled|throttled|bit|scratched|shoved|struck)\s+"
+          r"(?:(?-i:[A-Z][a-z]+)(?!\s+(?:out|off|away))|another\s+resident|a\s+(?:fellow\s+|female\s+"
+          r"|male\s+)?resident|(?:a|the)\s+(?:carer|nurse|hca|staff\s+member|cleaner|visitor)"
+          r"|(?:his|her)\s+(?:roommate|neighbour|neighbor|wife|husband|carer))"),
 )  # fmt: skip
 
 ABUSE_RULES: tuple[Rule, ...] = (
@@ -338,8 +352,12 @@ MEDICAL_RULES: tuple[Rule, ...] = (
           r"(?:not|isn't|is\s+not|wasn't|stopped|barely|hardly|no\s+longer)\s+breathing",
           r"choking", r"shortness\s+of\s+breath"),
     _rule(ME, CRITICAL, "unresponsive or collapsed",
-          r"(?:not|isn't|is\s+not|wasn't|no\s+longer)\s+(?:responding|responsive|conscious"
-          r"|waking)",
+          r"(?:not|isn't|is\s+not|wasn't|no\s+longer)\s+(?:responding|responsive|conscious)",
+          # Not "wouldn't mind not waking up" (a passive wish, ruled below) nor "I hope I'm
+          # not waking you" (politeness).
+          r"(?<!mind\s)(?<!rather\s)(?:not|isn't|is\s+not|wasn't|no\s+longer)\s+waking"
+          r"(?!\s+(?:you|him|her|them|anyone|everyone|everybody|the|me|us|up\s+(?:early|in\s+time"
+          r"|for)))",
           r"(?:not|isn't)\s+answering(?!\s+(?:her|his|my|the)\s+(?:phone|door|calls?))",
           r"unresponsive", r"unconscious", r"collapsed", r"passed\s+out",
           r"can't\s+wake\s+(?:him|her|them|mum|mom|dad|up)",
@@ -367,7 +385,10 @@ MEDICAL_RULES: tuple[Rule, ...] = (
           r"no\s+(?:palpable\s+|carotid\s+|radial\s+)*pulse", r"(?:chest\s+)?compressions",
           r"(?:doing|started|starting|commenced|giving|performing|do)\s+cpr",
           r"cpr\s+(?:in\s+progress|commenced|started|ongoing)",
-          r"defib(?:rillator)?\s+(?:on|pads)"),
+          # Pads on a person, not "defib pads checked and in date".
+          r"defib(?:rillator)?\s+(?:on|pads\s+(?:on|attached|applied|placed))",
+          r"(?:attached|applied|placed|put\s+on|putting\s+on)\s+(?:the\s+)?defib(?:rillator)?"
+          r"(?:\s+pads)?"),
     _rule(ME, CRITICAL, "an ambulance has been called",
           r"(?:999|911|112|ambulance)\s+(?:has\s+been\s+|been\s+|was\s+|is\s+)?(?:rung|called"
           r"|phoned|on\s+(?:its|the)\s+way|en\s+route|coming)",
@@ -395,6 +416,19 @@ _NUMBER_WORD = (
     r"(?:\d+|twelve|fifteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred"
     r"|(?:twenty|thirty|forty|fifty|sixty)[-\s]\w+|\w+\s+hundred|a\s+dozen|dozens|several"
     r"|multiple|numerous)"
+)
+_ANTICOAGULANT = re.compile(
+    r"\b(?:warfarin|apixaban|eliquis|rivaroxaban|xarelto|edoxaban|lixiana|dabigatran|pradaxa"
+    r"|doacs?|noacs?|anti-?coagula\w+|(?:dual\s+)?anti-?platelets?|clopidogrel|ticagrelor"
+    r"|prasugrel|blood\s+thinners?|heparin|enoxaparin|clexane|dalteparin|fragmin)\b",
+    re.IGNORECASE,
+)
+_SEDATIVE = re.compile(
+    r"\b(?:diazepam|lorazepam|temazepam|clonazepam|midazolam|nitrazepam|benzo\w*|zopiclone"
+    r"|zolpidem|sleeping\s+(?:tablets?|pills?)|opioids?|opiates?|morphine|oramorph|oxycodone"
+    r"|codeine|co-codamol|tramadol|fentanyl|buprenorphine|methadone|pregabalin|gabapentin"
+    r"|quetiapine|promethazine|sedat\w+)\b",
+    re.IGNORECASE,
 )
 # A question mark as "query" ("?sepsis", "? stroke") in front of a diagnosis.
 _QUERY = r"(?:query|suspected|likely|probable|possible|presumed|\?)"
@@ -472,7 +506,43 @@ CLINICAL_RULES: tuple[Rule, ...] = (
           r"|water|a\s+drink|drinks|dinner|meals?)"),
     _rule(ME, HIGH, "not drinking for days",
           r"(?:declined|refused|refusing|declining|no|minimal)\s+(?:all\s+)?(?:food\s+(?:and|or)\s+)?"
-          r"(?:oral\s+)?fluids?\b.{0,30}\b(?:days|x\s?\d\s*days)"),
+          r"(?:oral\s+)?fluids?\b.{0,30}\b(?:days|x\s?\d\s*days)",
+          # holdout_v8 round: "barely drunk anything all week".
+          r"(?:barely|hardly|scarcely)\s+(?:drunk|drinking|drank|touched\s+(?:her|his)\s+drinks?)"
+          r"\b.{0,30}\b(?:all\s+week|for\s+(?:days|a\s+week|\w+\s+days)|in\s+days|since\s+\w+day)"),
+    # holdout_v8 round, from holdout_v7's misses: urgent findings that carry no crisis word.
+    Rule((ME,), HIGH, "head injury while on an anticoagulant", re.compile(
+          r"\b(?:(?:hit|struck|banged|bumped|knocked|cracked)\s+(?:his\s+|her\s+|their\s+|my\s+"
+          r"|the\s+back\s+of\s+(?:his\s+|her\s+|my\s+)?)?head|head\s+(?:strike|injury|wound"
+          r"|lac\w*)|(?:forehead|head|temple|face)\s+(?:hit|struck|banged|bumped)|(?:bump|lump|egg"
+          r"|haematoma|hematoma|laceration|swelling|graze|cut)\s+(?:to|on)\s+(?:the\s+|his\s+"
+          r"|her\s+|their\s+)?(?:head|forehead|temple|occiput|scalp|back\s+of\s+(?:the\s+|his\s+"
+          r"|her\s+)?head)|(?:occipital|frontal|forehead|scalp|temporal)\s+(?:haematoma|hematoma"
+          r"|lac\w*|wound|bump|swelling))\b", re.IGNORECASE), requires=_ANTICOAGULANT),
+    _rule(ME, HIGH, "no urine output or urinary retention",
+          r"(?:nil|no|zero)\s+(?:urine\s+|urinary\s+)?output\s+(?:for\s+|in\s+|since\s+|x\s?)?"
+          r"(?:\d+|\w+)\s*(?:h|hrs?|hours?)\b",
+          r"(?:not|hasn't|has\s+not|hadn't|had\s+not|hasnt)\s+(?:been\s+able\s+to\s+)?"
+          r"(?:passed|pass)\s+(?:any\s+)?(?:urine|water)\s+(?:for|since|in|all)",
+          r"anuric|anuria|urinary\s+retention|retention\s+of\s+urine|(?:acute|painful)\s+retention"
+          r"|(?:distended|palpable)\s+bladder|catheter\b.{0,30}\bno\s+(?:drainage|output|urine)"),
+    _rule(ME, HIGH, "signs of a deep vein thrombosis",
+          r"calf\s+(?:is\s+|was\s+|looks\s+|feels\s+)?(?:hot|swollen|red)\b.{0,20}\b(?:hot|swollen"
+          r"|tender|red|bigger|larger)",
+          r"(?:hot|swollen|red)\s*(?:,|and|\+|&)?\s*(?:hot|swollen|red|tender)\s+calf",
+          rf"(?<![\w?]){_QUERY}\s?(?:dvt|pulmonary\s+embol\w*)"),
+    Rule((SU,), HIGH, "intoxicated while on sedating medication", re.compile(
+          r"\b(?:intoxicated|inebriated|under\s+the\s+influence|(?:is|was|seems|looks|appears"
+          r"|found|got|very|quite|really|heavily|blind|clearly|obviously|visibly|roaring|rather)\s+drunk|smell(?:s|ing|ed)?\s+(?:strongly\s+)?"
+          r"of\s+(?:alcohol|drink|booze))\b", re.IGNORECASE), requires=_SEDATIVE),
+    _rule(AB, HIGH, "neglect found on admission",
+          r"(?:admitted|admission|arrived|came\s+in|transferred|returned|discharged)\b.{0,50}"
+          r"\b(?:grade|category|cat|stage)\s*(?:3|4|iii|iv|three|four)\b",
+          r"(?:new|unreported|undocumented|unexplained)\s+(?:grade|category|cat|stage)\s*"
+          r"(?:3|4|iii|iv|three|four)\s+(?:pressure\s+)?(?:sore|ulcer|damage|wound)",
+          r"(?:hadn't|had\s+not|didn't|did\s+not|wouldn't|would\s+not|won't|refus\w+\s+to|not)"
+          r"\s+(?:been\s+)?let(?:ting)?\s+(?:the\s+)?(?:carers?|district\s+nurses?|dns?|nurses?"
+          r"|social\s+workers?|care\s+staff|gp|doctor|paramedics?)\s+in\b"),
 )  # fmt: skip
 
 SUBSTANCE_RULES: tuple[Rule, ...] = (
@@ -661,6 +731,7 @@ JOKE: re.Pattern[str] = _any(
     r"lmao",
     r"jk",
     r"(?:just|only|i\s+was)\s+joking",
+    r"joked|jokes|jokingly|in\s+jest|tongue\s+in\s+cheek",
     r"kidding",
 )
 
@@ -684,7 +755,8 @@ MEDIA: re.Pattern[str] = _any(
 # to respond to a resident who talks about suicide", "signs of a stroke include …". They
 # are skipped like media sentences.
 TEACHING: re.Pattern[str] = _any(
-    r"(?:training|refresher|course|workshop|staff\s+meeting|induction|e-learning)",
+    # Not "of course" ("of course I want to die") nor "worst-case scenario".
+    r"(?:training|refresher|(?<!of\s)course|workshop|staff\s+meeting|induction|e-learning)",
     r"(?:the\s+)?(?:leaflet|poster|guidance|policy|handbook)\s+(?:says|said|tells|explains)",
     # General information only: "signs of a stroke include …". "The GP said mum has signs of
     # sepsis" is a real patient and must not be skipped (a holdout_v5 miss).
@@ -692,7 +764,15 @@ TEACHING: re.Pattern[str] = _any(
     r"\s+(?:include|includes|are|can\s+include|to\s+(?:look|watch)\s+(?:out\s+)?for)",
     r"(?:how|what)\s+to\s+(?:do|respond|help|spot|recognise|recognize)\s+(?:if|when|someone)",
     # holdout_v7 round: simulated patients ("Simulation exercise: 'Mrs X' has BP 80/40").
-    r"simulation|simulated|scenario|case\s+study|candidates|osce|mock\s+(?:drill|exercise)",
+    r"simulation|simulated|(?<!case\s)(?<!case-)scenario|case\s+study|candidates|osce"
+    r"|mock\s+(?:drill|exercise)",
+    # holdout_v8 round: reflection on past practice ("Reflective log: the case of …").
+    r"reflective\s+(?:log|account|practice|piece|entry|journal|essay)|lessons?\s+learn\w*"
+    r"|taught\s+me",
+    # Policy restated: "Reminder of the flowchart: any fall with head injury on … goes for CT".
+    r"(?:reminder|remember)\b.{0,25}\b(?:flowchart|protocol|policy|procedure|pathway|guidance)"
+    r"|any\s+(?:resident|fall|service\s+user|patient)\s+(?:who|with|on|that)\b.{0,60}"
+    r"\b(?:goes|go|must|should|needs?|requires?|is\s+to\s+be|are\s+to\s+be|gets?)",
 )
 
 # Words that negate what follows within the same clause ("I'm not going to hurt myself").
@@ -702,6 +782,24 @@ NEGATORS: frozenset[str] = frozenset({
     "not", "never", "no", "nobody", "noone", "neither", "nor", "denies", "denied", "deny",
     "denying", "don't", "doesn't", "didn't", "won't", "wouldn't", "isn't", "aren't",
     "wasn't", "weren't", "haven't", "hasn't", "hadn't", "shouldn't", "mustn't",
+})  # fmt: skip
+
+# A clause that denies the thought itself: "has never had any thoughts of harming herself",
+# "denies any intention to …". Only these words may stand between the negator and the
+# noun, so "I can not stop thoughts of …" is not a denial.
+NEGATED_THOUGHTS: re.Pattern[str] = re.compile(
+    r"\b(?:never|no|not|denies|denied|denying|without)\s+(?:(?:had|have|having|has|expressed"
+    r"|voiced|reported|verbalised|verbalized|disclosed|got|ever|any|current|active|further)\s+)"
+    r"{0,3}(?:thoughts?|ideas?|intentions?|plans?)\s+(?:of|about|to)\s*$",
+    re.IGNORECASE,
+)
+
+# Verbs whose object is "you": in "needs you now, not breathing" the listener is summoned,
+# and the danger is someone else's.
+SUMMONING_VERBS: frozenset[str] = frozenset({
+    "need", "needs", "needed", "want", "wants", "wanted", "call", "calling", "called",
+    "page", "paging", "paged", "bleep", "bleeping", "bleeped", "ask", "asking", "asked",
+    "get", "getting", "fetch", "fetching",
 })  # fmt: skip
 
 # Pronouns that make a mention about the listener ("are you having thoughts of suicide?").
@@ -773,6 +871,9 @@ _DISTANT = _any(
     # holdout_v7 round: "before ten years I try" (non-native), "in adolescence".
     r"before\s+(?:\w+|\d+)\s+years",
     r"in\s+(?:(?:his|her|my|their)\s+)?(?:adolescence|childhood|teenage\s+years|youth)",
+    # holdout_v8 round: "back in the sixties". Not "sats in the eighties", a reading.
+    r"back\s+in\s+the\s+(?:(?:19)?[2-9]0'?s|'[2-9]0s|twenties|thirties|forties|fifties|sixties"
+    r"|seventies|eighties|nineties)|in\s+the\s+(?:19[2-9]0'?s|'[2-9]0s)",
 )
 TIME_CAPS: tuple[tuple[re.Pattern[str], CrisisLevel, CrisisLevel | None], ...] = (
     # (marker, cap for most categories, cap for medical emergencies)
@@ -861,9 +962,18 @@ _ROUTINE_CUE = (
     r"|signed\s+for|weaning|refill(?:ed)?|order(?:ed)?\s+(?:more|another)|ran\s+out|run\s+out"
     r"|side\s+effects?|arm\s+(?:aches|is\s+sore)|inr|blood\s+pressure|readings?"
 )
+# holdout_v8 round: checks of emergency equipment ("ligature cutter check due tonight",
+# "defib pads in date") are routine, not an emergency.
+_EQUIPMENT_CHECK = (
+    r"ligature\s+cutters?|anti-?ligature|ligature\s+(?:points?|risks?)"
+    r"|(?:defib\w*|aed|crash\s+(?:bag|trolley)|suction|grab\s+bag|oxygen\s+cylinders?"
+    r"|fire\s+(?:alarms?|doors?|extinguishers?))\b.{0,30}?\b(?:checks?|checked|tests?|tested"
+    r"|in\s+date|serviced|audit\w*)"
+)
 ROUTINE_CARE: re.Pattern[str] = re.compile(
     rf"\b{_CARE_WORD}\b.{{0,60}}?\b(?:{_ROUTINE_CUE})\b"
-    rf"|\b(?:{_ROUTINE_CUE})\b.{{0,60}}?\b{_CARE_WORD}\b",
+    rf"|\b(?:{_ROUTINE_CUE})\b.{{0,60}}?\b{_CARE_WORD}\b"
+    rf"|\b(?:{_EQUIPMENT_CHECK})\b",
     re.IGNORECASE,
 )
 # Any of these in the message and it is not treated as routine: quantity, hoarding,
@@ -915,4 +1025,5 @@ ROUTINE_DANGER: re.Pattern[str] = _any(
     rf"{_ALCOHOL}",
     r"someone\s+else's|other\s+(?:people's|residents')|(?:wife's|husband's)",
     r"can't\s+(?:breathe|wake)|unconscious|unresponsive|not\s+breathing|collapsed",
+    r"neck|cut\s+(?:him|her|them)\s+down|hanging|ligated",
 )

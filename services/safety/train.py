@@ -15,11 +15,11 @@ precision on purpose, because the service exists to find the urgent messages. No
 held out is used to pick it.
 
 ``tests/safety/blind_set.jsonl``, ``holdout_set.jsonl``, ``holdout_v3_set.jsonl`` and
-``holdout_v7.jsonl`` are held out and must never be added to ``TRAINING_SETS``; ``main``
-refuses them by name, and refuses ``holdout_v7.jsonl`` by content too (its SHA-256 is
-pinned in ``HELD_OUT_SHA256``, so a renamed copy is refused as well). ``holdout_v4.jsonl``,
-``holdout_v5.jsonl`` and ``holdout_v6.jsonl`` were held out until each had been scored
-once; they are now in the training pool.
+``holdout_v8.jsonl`` are held out and must never be added to ``TRAINING_SETS``; ``main``
+refuses them by name, and refuses ``holdout_v8.jsonl`` by content too (its SHA-256 is
+pinned in ``HELD_OUT_SHA256``, so a renamed copy is refused as well). ``holdout_v4.jsonl``
+to ``holdout_v7.jsonl`` were held out until each had been scored once; they are now in the
+training pool.
 """
 
 from __future__ import annotations
@@ -53,14 +53,15 @@ TRAINING_SETS = (
     ROOT / "tests/safety/holdout_v4.jsonl",  # held out until scored once, then trained on
     ROOT / "tests/safety/holdout_v5.jsonl",  # held out until scored once, then trained on
     ROOT / "tests/safety/holdout_v6.jsonl",  # held out until scored once, then trained on
+    ROOT / "tests/safety/holdout_v7.jsonl",  # held out until scored once, then trained on
 )
 HELD_OUT = frozenset(
-    {"blind_set.jsonl", "holdout_set.jsonl", "holdout_v3_set.jsonl", "holdout_v7.jsonl"}
+    {"blind_set.jsonl", "holdout_set.jsonl", "holdout_v3_set.jsonl", "holdout_v8.jsonl"}
 )
 # Content digests of held-out sets: a file with one of these digests is refused whatever
-# its name. holdout_v7 was frozen at this digest before any model change of its round.
+# its name. holdout_v8 was frozen at this digest before the model of its round was trained.
 HELD_OUT_SHA256 = frozenset(
-    {"937f11f15b57b17ea0b0798d64549beb5f93f9743f27259dd76b757f569be956"}  # holdout_v7.jsonl
+    {"dc8cd474a565e9ae2b21d6b1044941ff2d141b7ee2eb0bb248f9b42264575eeb"}  # holdout_v8.jsonl
 )
 TARGET_CV_RECALL = 0.97
 C_URGENT = 16.0  # inverse regularisation; picked by cross-validation on the pool

@@ -53,6 +53,9 @@ class Parameter(Enum):
     GLUCOSE = "blood glucose"
     KETONES = "ketones"
     LACTATE = "lactate"
+    INR = "INR"
+    POTASSIUM = "potassium"
+    SODIUM = "sodium"
 
 
 @dataclass(frozen=True)
@@ -104,11 +107,14 @@ _LABELS: tuple[tuple[Parameter, str], ...] = (
                         r"|glucose|sugars?)"),
     (Parameter.KETONES, r"(?:ketones?|blood\s+ketones?|capillary\s+ketones?)"),
     (Parameter.LACTATE, r"(?:lactate|lactic\s+acid)"),
+    (Parameter.INR, r"(?:INR)"),
+    (Parameter.POTASSIUM, r"(?:potassium|(?<!vitamin\s)(?<!vit\s)K\+?(?=\s|[:=]))"),
+    (Parameter.SODIUM, r"(?:sodium|Na\+?(?=[\s:=]))"),
 )  # fmt: skip
 _BP = rf"{_NUMBER}(?:\s*/\s*\d{{2,3}})?"  # the diastolic is not scored
 _READING = re.compile(
     "|".join(
-        rf"(?P<{p.name}>\b{label}\b){_LINK}{n}(?P<{p.name}_trend>(?:{_TREND_STEP}{n})*)"
+        rf"(?P<{p.name}>\b{label}(?!\w)){_LINK}{n}(?P<{p.name}_trend>(?:{_TREND_STEP}{n})*)"
         for p, label in _LABELS
         for n in [_BP if p is Parameter.SYSTOLIC else _NUMBER]
     ),
@@ -124,7 +130,10 @@ _BREATHS = re.compile(r"\b(\d{1,2})\s*(?:breaths?\s*(?:/|per|a)\s*min(?:ute)?|bp
 _CONSCIOUSNESS = re.compile(
     r"\bA?C?VPU\s*(?:[:=]|is|was|of)?\s*(?:C|V|P|U|voice|pain|unresponsive)\b"
     r"|\bresponds?\s+(?:only\s+)?to\s+(?:voice|pain)\b|\bresponding\s+(?:only\s+)?to\s+pain\b"
-    r"|\b(?:new(?:ly)?|acute(?:ly)?|new[-\s]onset|sudden)\s+(?:onset\s+)?confus(?:ed|ion)\b",
+    r"|\b(?:new(?:ly)?|acute(?:ly)?|new[-\s]onset|sudden(?:ly)?)\s+(?:onset\s+)?confus(?:ed|ion)\b"
+    # holdout_v8 round: the change in plain words ("more muddled than usual").
+    r"|\b(?:more|much\s+more|increasingly)\s+(?:confused|muddled|disorientated|disoriented)"
+    r"\s+than\s+(?:usual|normal|before|yesterday|her\s+baseline|his\s+baseline)\b",
     re.IGNORECASE,
 )
 _NEGATED_BEFORE = re.compile(r"\b(?:no|nil|not|without|denies|nor|never)\b[^,;.]*$", re.I)
@@ -167,7 +176,23 @@ _RESOLVED = re.compile(r"\b(?:resolved|back\s+to\s+normal|fine\s+now|recovered)\
 
 
 # Every reading has a digit, a meter's "HI", or a consciousness word.
-_CUE = re.compile(r"\d|\bHI\b|VPU|respond|confus", re.IGNORECASE)
+_CUE = re.compile(r"\d|\bHI\b|VPU|respond|confus|muddl|disorient", re.IGNORECASE)
+# Symptoms that make a high blood pressure or a slow pulse urgent (same sentence): a
+# hypertensive emergency, or a bradycardia that is starving the brain.
+_HYPERTENSIVE_SYMPTOM = re.compile(
+    r"\b(?:headache|blurred\s+vision|blurry\s+vision|visual\s+disturbance|vision\s+(?:blurred"
+    r"|blurry|changes?)|chest\s+pain|confus\w+|nose\s?bleed|epistaxis|vomit\w*|weakness"
+    r"|fitting|seizure)\b",
+    re.IGNORECASE,
+)
+_BRADYCARDIA_SYMPTOM = re.compile(
+    r"\b(?:dizz\w+|light-?headed\w*|faint\w*|syncop\w*|pre-?syncop\w*|nearly\s+(?:went|passed"
+    r"\s+out|collapsed|fell)|collaps\w+|chest\s+pain|breathless\w*|sob|confus\w+|grey|clammy)\b",
+    re.IGNORECASE,
+)
+_BLEEDING = re.compile(
+    r"\b(?:bleed\w*|nose\s?bleeds?|epistaxis|blood\s+in|haematuria|melaena|bruising)\b", re.I
+)
 
 
 def _plausible(parameter: Parameter, value: float) -> bool:
@@ -187,6 +212,9 @@ _BOUNDS: dict[Parameter, tuple[float, float]] = {
     Parameter.GLUCOSE: (0.5, 900),  # mmol/L, or mg/dL converted below
     Parameter.KETONES: (0, 12),
     Parameter.LACTATE: (0, 25),
+    Parameter.INR: (0.8, 20),
+    Parameter.POTASSIUM: (1.5, 9.5),
+    Parameter.SODIUM: (100, 190),
 }
 
 
@@ -328,7 +356,42 @@ def _red_flag(reading: Reading) -> str | None:
             return "raised lactate"
         case Parameter.NEWS if v >= 5:
             return "early-warning score in the urgent band"
+        case Parameter.INR if v >= 6:
+            return "INR dangerously high"
+        case Parameter.POTASSIUM if v >= 6.0 or v <= 2.5:
+            return "potassium at a dangerous level"
+        case Parameter.SODIUM if v <= 120 or v >= 160:
+            return "sodium at a dangerous level"
     return None
+
+
+def _affirmed(pattern: re.Pattern[str], sentence: str) -> bool:
+    """True if ``pattern`` names a symptom the sentence does not deny ("no headache")."""
+    if re.search(r"\basymptomatic\b", sentence, re.IGNORECASE):
+        return False
+    return any(
+        not _NEGATED_BEFORE.search(sentence[max(0, m.start() - 25) : m.start()])
+        for m in pattern.finditer(sentence)
+    )
+
+
+def _symptomatic(latest: dict[Parameter, Reading], sentence: str) -> list[str]:
+    """Values urgent only with symptoms or bleeding in the same sentence."""
+    why = []
+    systolic, pulse, inr = (
+        latest.get(p) for p in (Parameter.SYSTOLIC, Parameter.PULSE, Parameter.INR)
+    )
+    if (
+        systolic is not None
+        and systolic.value >= 180
+        and _affirmed(_HYPERTENSIVE_SYMPTOM, sentence)
+    ):
+        why.append("very high blood pressure with symptoms")
+    if pulse is not None and pulse.value < 50 and _affirmed(_BRADYCARDIA_SYMPTOM, sentence):
+        why.append("slow pulse with symptoms")
+    if inr is not None and 5 <= inr.value < 6 and _affirmed(_BLEEDING, sentence):
+        why.append("high INR with bleeding")
+    return why
 
 
 def _hypo_resolved(sentence: str) -> bool:
@@ -363,6 +426,7 @@ def assess(sentence: str) -> Finding | None:
     if _TRANSIENT.search(sentence):
         return None
     high = [why for r in latest.values() if (why := _red_flag(r))]
+    high.extend(_symptomatic(latest, sentence))
     if partial >= 5:
         high.append("observations add up to the early-warning urgent band")
     high.extend(f"{p.value} in the red band" for p, n in points.items() if n == 3)

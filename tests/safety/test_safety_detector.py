@@ -485,3 +485,61 @@ def test_holdout_v6_round_idioms(text: str) -> None:
 def test_nobody_negates_a_list() -> None:
     assert level_of("nobody here has ever hit me or shouted at me") is NONE
     assert level_of("nobody visits and the carer hits me") is HIGH
+
+
+# --- the holdout_v8 round (from holdout_v7's misses and false alarms, and bugs found) ----
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        # "you" summoned by a verb is its object; the danger is someone else's.
+        ("come quick, room 9 needs you, she's not breathing", CRITICAL),
+        ("nurse is asking you to come, he's collapsed in the corridor", CRITICAL),
+        ("if you can't breathe, sit up and use the inhaler", NONE),
+        # "of course" and "worst-case scenario" are not training.
+        ("of course I want to kill myself, look at the state of me", HIGH),
+        ("worst case scenario I'll kill myself tonight", CRITICAL),
+        ("the training scenario had a resident saying he wanted to die", NONE),
+        # Reflection on past practice is skipped like training.
+        ("reflective account: caring for a man who spoke of hanging himself", NONE),
+        # Politeness and the passive wish are not unresponsiveness.
+        ("sorry, I hope I'm not waking you", NONE),
+        ("some days I wouldn't mind not waking up", MEDIUM),
+        ("she's not waking up and her lips are blue", CRITICAL),
+        # A denied thought, however many words stand between.
+        ("he has never expressed any thoughts of ending his life", NONE),
+        ("nobody knows my thoughts of killing myself", HIGH),
+        ("I can not stop thoughts of killing myself", HIGH),
+        # Old events by decade; a reading "in the eighties" is not a date.
+        ("she attempted suicide back in the seventies and talks about it openly", LOW),
+        ("he told us he joked about killing his brother, they get on fine", NONE),
+        # Policy restated is not an event; a real event next to "any resident" still is.
+        (
+            "Reminder of the protocol: any resident on warfarin who bangs their head goes for CT",
+            NONE,
+        ),
+        ("can any resident with a phone ring the office, she has collapsed", CRITICAL),
+    ],
+)
+def test_holdout_v8_round_context(text: str, level: CrisisLevel) -> None:
+    assert level_of(text) is level
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Reminder: ligature cutter check due tonight, sign the sheet",
+        "defib pads checked and in date, crash bag sealed",
+    ],
+)
+def test_equipment_checks_are_noted_as_routine(text: str) -> None:
+    analysis = DETECTOR.analyze(text)
+    assert analysis.level is NONE
+    assert ROUTINE in analysis.reasons
+
+
+def test_an_equipment_word_next_to_a_real_emergency_is_not_routine() -> None:
+    analysis = DETECTOR.analyze("used the ligature cutters, cord was round her neck")
+    assert analysis.level is CRITICAL
+    assert ROUTINE not in analysis.reasons

@@ -165,7 +165,8 @@ def test_observations_are_read_on_the_original_text() -> None:
         ("crew en route, ETA 8 mins", CRITICAL),
         ("ambulance booked for Tuesday's outpatient appointment", NONE),
         ("coffee-ground vomit x2 this afternoon", HIGH),
-        ("?sepsis, GP visiting", HIGH),  # "? sepsis" would end a sentence at the "?"
+        ("?sepsis, GP visiting", HIGH),
+        ("temp 38.6, query ? sepsis, GP visiting", HIGH),  # a "?" after a space is a query
         ("septic tank emptied today", NONE),
         ("expressing SI with a plan to use her insulin", HIGH),
         ("no SI, no thoughts of harm to others", NONE),
@@ -180,3 +181,82 @@ def test_observations_are_read_on_the_original_text() -> None:
 )
 def test_clinical_register(text: str, level: CrisisLevel) -> None:
     assert RULES.analyze(text).level is level
+
+
+# -- holdout_v8 round: values NEWS2 does not score, and urgent findings without crisis words -
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("INR 7.2 today", [Reading(Parameter.INR, 7.2)]),
+        ("K+ 6.1, Na 131", [Reading(Parameter.POTASSIUM, 6.1), Reading(Parameter.SODIUM, 131)]),
+        ("serum potassium of 2.4", [Reading(Parameter.POTASSIUM, 2.4)]),
+        ("vitamin K 2 mg given", []),  # a dose, not a potassium
+        ("5K fun run on Sunday", []),
+    ],
+)
+def test_reads_lab_values(text: str, expected: list[Reading]) -> None:
+    assert read_observations(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("INR 6.8, warfarin held", HIGH),
+        ("INR 5.2, small nosebleed this morning", HIGH),
+        ("INR 5.2, no bleeding, dose reduced", NONE),
+        ("INR 2.6, in range", NONE),
+        ("keep INR between 2 and 3", NONE),
+        ("potassium 6.3 on today's bloods", HIGH),
+        ("K 4.6", NONE),
+        ("Na 117, more drowsy", HIGH),
+        ("sodium 139", NONE),
+        ("BP 204/112, thumping headache and blurred vision", HIGH),
+        ("BP 186/98, no headache or visual change, recheck in an hour", NONE),
+        ("BP 188/96, asymptomatic", NONE),
+        ("HR 44 on bisoprolol, dizzy and nearly fainted at lunch", HIGH),
+        ("HR 48 on bisoprolol, well in herself", NONE),
+        ("temp 37.9 and more confused than usual since breakfast", HIGH),
+        ("a bit confused as usual in the evenings", NONE),
+    ],
+)
+def test_grades_lab_values_and_symptomatic_readings(text: str, level: CrisisLevel) -> None:
+    assert _level(text) is level
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        # A head strike is urgent on an anticoagulant (NICE: CT head), even with normal obs.
+        ("slipped in the lounge and banged her head on the radiator, on rivaroxaban", HIGH),
+        ("on apixaban; fell onto bottom, no head strike", NONE),
+        ("banged his head on the cupboard door, not on any blood thinners", NONE),
+        ("bumped head on the shelf, tiny red mark, no medication of note", NONE),
+        # No urine, a hot swollen calf, intoxicated on sedatives, neglect found on arrival.
+        ("no urine output for 16 hours despite fluids", HIGH),
+        ("catheter draining well, urine clear", NONE),
+        ("fluid retention in both ankles, legs elevated", NONE),
+        ("right calf red, swollen and tender since the weekend", HIGH),
+        ("query DVT, doppler booked for this afternoon", HIGH),
+        ("came back from the pub clearly drunk and had his zopiclone at ten", HIGH),
+        ("had one sherry at the party, takes no regular medication", NONE),
+        ("arrived from hospital with an undocumented grade 4 sacral ulcer", HIGH),
+        ("grade 2 sore on left heel, healing, dressing changed", NONE),
+        ("his son would not let the district nurse in for a fortnight", HIGH),
+        ("barely drunk anything for three days and very sleepy", HIGH),
+        # One person hitting another, reported.
+        ("Harold slapped Edith across the face at teatime", HIGH),
+        ("Joan kicked another resident under the table twice", HIGH),
+        ("Frank kicked off about the menu again", NONE),
+        ("Dad punched the air when his team scored", NONE),
+    ],
+)
+def test_holdout_v8_round_clinical_rules(text: str, level: CrisisLevel) -> None:
+    assert RULES.analyze(text).level is level
+
+
+def test_observations_in_a_training_sentence_guard_the_model() -> None:
+    analysis = RULES.analyze("Simulation drill: mannequin has NEWS2 of 9 and sats 82%")
+    assert analysis.level is NONE
+    assert "ignored a sentence about training or general information" in analysis.reasons
