@@ -26,7 +26,7 @@ from gateway_rest.app import DEFAULT_DESCRIPTOR_SET, create_app
 from gateway_rest.config import GatewayConfig, port_from_env
 from mesh import eventloop
 from mesh.client import ClientConfig
-from mesh.config import client_tls_from_env, registry_url_from_env
+from mesh.config import client_tls_from_env, locality_config_from_env, registry_url_from_env
 from mesh.errors import ConfigError
 from mesh.gctune import tune_gc
 from mesh.registry import registry_from_url
@@ -38,6 +38,7 @@ async def serve() -> int:
         config = GatewayConfig.from_env()
         port = port_from_env()
         tls = client_tls_from_env()
+        locality = locality_config_from_env()
     except (ValueError, ConfigError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
@@ -46,7 +47,7 @@ async def serve() -> int:
         registry=registry,
         descriptor_set_path=os.environ.get("LILO_DESCRIPTOR_SET", str(DEFAULT_DESCRIPTOR_SET)),
         config=config,
-        client_config=ClientConfig(default_timeout=None, tls=tls),
+        client_config=ClientConfig(default_timeout=None, tls=tls, locality=locality),
     )
     server = uvicorn.Server(
         uvicorn.Config(

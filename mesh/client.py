@@ -13,10 +13,12 @@ Per call, in order: the deadline is the tightest of the caller's timeout, the
 deadline of the call being handled (propagated via ``mesh.context``) and the
 default; an endpoint is picked among those that are SERVING in discovery, healthy
 by ``grpc.health.v1`` Watch, not ejected as outliers and whose breaker admits the
-call; failures are retried only when ``RetryPolicy`` allows it (idempotent rpc, or
-the request never left) and the per-service ``RetryBudget`` has room; idempotent
-unary calls may be hedged. A broken server stream whose rpc declares a resume
-cursor continues on another endpoint from the last cursor seen.
+call, and among those in the caller's own zone while that zone has enough of them
+(``mesh.locality``; never for a ring-hash key); failures are retried only when
+``RetryPolicy`` allows it (idempotent rpc, or the request never left) and the
+per-service ``RetryBudget`` has room; idempotent unary calls may be hedged. A broken
+server stream whose rpc declares a resume cursor continues on another endpoint from
+the last cursor seen.
 
 Client- and bidi-streaming calls are pinned to one endpoint (ring-hash on the
 ``x-lilo-affinity-key`` header when the policy is ``ring_hash``) and not retried:
@@ -46,7 +48,9 @@ from mesh.background import raise_if_cancelling, stop_task
 from mesh.balancing import Endpoint, Picker, RingHash, make_picker
 from mesh.breaker import BreakerState, EndpointBreaker, OutlierConfig, OutlierDetector
 from mesh.clock import Clock, SystemClock
+from mesh.config import LocalityConfig
 from mesh.errors import CircuitOpenError, NoEndpointsError
+from mesh.locality import count_local, prefer_local, zone_share
 from mesh.policy import MethodPolicy, method_policy
 from mesh.registry.base import InstanceRecord, Registry, Snapshot
 from mesh.retry import HedgingPolicy, RetryBudget, RetryPolicy
@@ -96,6 +100,9 @@ class ClientConfig:
     feed) are not cut: a lease that lapsed under load is no reason to end them. If the
     instance really went away its server ends them, and resumable streams resume."""
     tls: ClientTls | None = None
+    locality: LocalityConfig = field(default_factory=LocalityConfig)
+    """Zone-aware picking (``mesh.locality``); inert until ``locality.zone`` is set, e.g.
+    from ``mesh.config.locality_config_from_env()``."""
     channel_options: tuple[tuple[str, Any], ...] = (
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.max_receive_message_length", 8 * 1024 * 1024),
@@ -290,8 +297,12 @@ class ServiceChannel:
         self._have_snapshot = asyncio.Event()
         self._changed = asyncio.Event()
         # The rotation (serving, healthy, not ejected) changes only on discovery, health
-        # or ejection events and when an ejection ends: cached between them.
-        self._cached: tuple[list[_Conn], list[Endpoint]] | None = None
+        # or ejection events and when an ejection ends: cached between them, with the
+        # endpoints the locality rule leaves to the picker.
+        self._cached: tuple[list[_Conn], list[Endpoint], Sequence[Endpoint]] | None = None
+        locality = client.config.locality
+        self._locality: LocalityConfig | None = locality if locality.active else None
+        self._traffic_share = 0.0  # the caller zone's share of this service's calls
         self._cached_until: float | None = None
         self._breakers_not_closed = 0
         self._ready = False  # a first snapshot was applied (_have_snapshot, without a call)
@@ -345,9 +356,13 @@ class ServiceChannel:
         self._cached = None
         self._changed.set()
         self._changed = asyncio.Event()
-        usable = len(self._rotation())
-        telemetry.mesh_endpoints.labels(self.service, "usable").set(usable)
+        conns, endpoints, preferred = self._cached_rotation()
+        telemetry.mesh_endpoints.labels(self.service, "usable").set(len(conns))
         telemetry.mesh_endpoints.labels(self.service, "known").set(len(self._conns))
+        if self._locality is not None:
+            local = count_local(endpoints, self._locality.zone)
+            telemetry.mesh_endpoints.labels(self.service, "local").set(local)
+            telemetry.mesh_endpoints.labels(self.service, "preferred").set(len(preferred))
 
     def breakers_changed(self) -> None:
         self._breakers_not_closed = sum(1 for c in self._conns.values() if not c.breaker.closed)
@@ -359,16 +374,37 @@ class ServiceChannel:
             conns = [c for c in conns if c.endpoint.key in admitted]
         return conns
 
-    def _cached_rotation(self) -> tuple[list[_Conn], list[Endpoint]]:
+    def _cached_rotation(self) -> tuple[list[_Conn], list[Endpoint], Sequence[Endpoint]]:
         cached = self._cached
         if cached is not None and (
             self._cached_until is None or self.client._clock.now() < self._cached_until
         ):
             return cached
         conns = self._rotation()
-        self._cached = cached = (conns, [c.endpoint for c in conns])
+        endpoints = [c.endpoint for c in conns]
+        locality = self._locality
+        if locality is not None:
+            # Where the calls come from: configured, or estimated from every endpoint known
+            # (healthy or not), i.e. the capacity the service was deployed with per zone.
+            self._traffic_share = locality.traffic_share or zone_share(
+                (c.endpoint for c in self._conns.values()), locality.zone
+            )
+        self._cached = cached = (conns, endpoints, self._prefer(endpoints))
         self._cached_until = self.outliers.next_return_at() if self.outliers else None
         return cached
+
+    def _prefer(self, endpoints: list[Endpoint]) -> Sequence[Endpoint]:
+        """The endpoints the locality rule leaves to the picker (all when it is off)."""
+        locality = self._locality
+        if locality is None:
+            return endpoints
+        return prefer_local(
+            endpoints,
+            locality.zone,
+            traffic_share=self._traffic_share,
+            min_local_endpoints=locality.min_local_endpoints,
+            max_overload=locality.max_overload,
+        )
 
     def endpoints(self) -> list[dict[str, Any]]:
         """What this client knows of each endpoint, for meshctl and /health."""
@@ -423,7 +459,7 @@ class ServiceChannel:
             self._cached_until is not None and self.client._clock.now() >= self._cached_until
         ):
             cached = self._cached_rotation()
-        conns, endpoints = cached
+        conns, endpoints, preferred = cached
         filtered = False
         if self._breakers_not_closed:
             conns = [c for c in conns if c.breaker.available]
@@ -433,9 +469,18 @@ class ServiceChannel:
             filtered = True
         if not conns:
             raise NoEndpointsError(self.service)
+        # A ring-hash key picks from every zone: each client, whatever its zone, must map
+        # a key to the same endpoint, so affinity is never filtered by zone.
+        hashed = hash_key is not None and self._hashes
+        choices: Sequence[Endpoint]
         if filtered:
+            # Locality is decided after the breakers and the retry's avoid set: a local
+            # endpoint that cannot take this call does not count as local capacity.
             endpoints = [c.endpoint for c in conns]
-        endpoint = self.picker.pick(endpoints, hash_key=hash_key)
+            choices = endpoints if hashed else self._prefer(endpoints)
+        else:
+            choices = endpoints if hashed else preferred
+        endpoint = self.picker.pick(choices, hash_key=hash_key)
         return self._conns[endpoint.key]
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mesh.errors import ConfigError
+from mesh.locality import DEFAULT_MAX_OVERLOAD
 from mesh.registry.base import DEFAULT_TTL_S
 
 if TYPE_CHECKING:
@@ -68,6 +69,88 @@ class ServerConfig:
             ("grpc.max_connection_age_ms", self.max_connection_age_ms),
             ("grpc.max_connection_age_grace_ms", int(self.drain_grace * 1000)),
         ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalityConfig:
+    """Zone-aware picking in a ``MeshClient`` (the rule: ``mesh.locality``).
+
+    On by default but inert until ``zone`` is set; with a zone it changes nothing while
+    every endpoint is in the caller's zone or in no known zone, so single-zone
+    deployments pick exactly as without it. Calls carrying a ring-hash affinity key are
+    never filtered (every client must see the same ring).
+    """
+
+    enabled: bool = True
+    zone: str = ""
+    """The caller's own zone (``LILO_ZONE``); "" means unknown and turns the preference off."""
+    min_local_endpoints: int = 1
+    """Fewer usable endpoints than this in the caller's zone: spill over to every zone."""
+    max_overload: float = DEFAULT_MAX_OVERLOAD
+    """Stay local only while the local endpoints would run at most this many times hotter
+    per unit of weight than the service's average (>= 1; ``inf`` turns that rule off)."""
+    traffic_share: float | None = None
+    """Share of each service's calls that come from ``zone`` (0 < s <= 1). None estimates
+    it per service as the zone's share of the weight of every endpoint known for it."""
+
+    def __post_init__(self) -> None:
+        if self.min_local_endpoints < 1:
+            raise ConfigError(
+                f"locality min_local_endpoints must be >= 1, got {self.min_local_endpoints}"
+            )
+        # ``not x >= 1`` also refuses NaN; ``inf`` is allowed (spill only below the minimum).
+        if not self.max_overload >= 1.0:
+            raise ConfigError(
+                f"locality max_overload must be a number >= 1, got {self.max_overload}"
+            )
+        share = self.traffic_share
+        if share is not None and not 0.0 < share <= 1.0:
+            raise ConfigError(f"locality traffic_share must be in (0, 1], got {share}")
+
+    @property
+    def active(self) -> bool:
+        """Whether the client filters by zone at all."""
+        return self.enabled and bool(self.zone)
+
+
+_ON = frozenset({"1", "on", "true", "yes"})
+_OFF = frozenset({"0", "off", "false", "no"})
+
+
+def locality_config_from_env(env: Mapping[str, str] | None = None) -> LocalityConfig:
+    """Zone-aware picking for this process's clients, from ``LILO_*`` variables.
+
+    ``LILO_ZONE`` (the process's own zone, default "local" as for ``ServerConfig``),
+    ``LILO_LOCALITY`` (on/off, default on), ``LILO_LOCALITY_MIN_ENDPOINTS`` (default 1),
+    ``LILO_LOCALITY_MAX_OVERLOAD`` (default 1.25) and ``LILO_LOCALITY_TRAFFIC_SHARE``
+    (unset: estimated). Raises ``ConfigError`` naming the variable on a bad value.
+    """
+    env = os.environ if env is None else env
+    switch = env.get("LILO_LOCALITY", "on").strip().lower()
+    if switch not in _ON | _OFF:
+        raise ConfigError(f"LILO_LOCALITY must be on or off, got {switch!r}")
+
+    def number(name: str, parse: type[int] | type[float], default: str) -> float:
+        text = env.get(name, "").strip() or default
+        try:
+            return parse(text)
+        except ValueError:
+            raise ConfigError(f"{name} is not a number: {text!r}") from None
+
+    min_local = int(number("LILO_LOCALITY_MIN_ENDPOINTS", int, "1"))
+    overload = number("LILO_LOCALITY_MAX_OVERLOAD", float, str(DEFAULT_MAX_OVERLOAD))
+    share_text = env.get("LILO_LOCALITY_TRAFFIC_SHARE", "").strip()
+    share = number("LILO_LOCALITY_TRAFFIC_SHARE", float, "") if share_text else None
+    try:
+        return LocalityConfig(
+            enabled=switch in _ON,
+            zone=env.get("LILO_ZONE", "local"),  # as ServerConfig reads it: the same string
+            min_local_endpoints=min_local,
+            max_overload=overload,
+            traffic_share=share,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"bad LILO_LOCALITY_* value in environment: {exc}") from None
 
 
 def registry_url_from_env(env: Mapping[str, str] | None = None) -> str:

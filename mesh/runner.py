@@ -50,6 +50,7 @@ from mesh.clock import Clock, SystemClock
 from mesh.config import (
     ServerConfig,
     client_tls_from_env,
+    locality_config_from_env,
     metrics_report_interval_from_env,
     registry_url_from_env,
     server_config_from_env,
@@ -206,7 +207,9 @@ async def serve_service(
     _check_identity(name, config)
     interval = metrics_report_interval_from_env()
     registry = registry_from_url(registry_url_from_env())
-    client = MeshClient(registry, ClientConfig(tls=client_tls_from_env()))
+    client = MeshClient(
+        registry, ClientConfig(tls=client_tls_from_env(), locality=locality_config_from_env())
+    )
     deps = ServiceDeps(name=name, registry=registry, client=client)
     if needs_db or migrations is not None:
         url = os.environ.get("DATABASE_URL", "")
