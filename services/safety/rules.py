@@ -72,9 +72,9 @@ def _any(*alternatives: str) -> re.Pattern[str]:
 
 
 def _rule(cats: CrisisCategory | tuple[CrisisCategory, ...], level: CrisisLevel, reason: str,
-          *alternatives: str) -> Rule:  # fmt: skip
+          *alternatives: str, requires: re.Pattern[str] | None = None) -> Rule:  # fmt: skip
     categories = cats if isinstance(cats, tuple) else (cats,)
-    return Rule(categories, level, reason, _any(*alternatives))
+    return Rule(categories, level, reason, _any(*alternatives), requires)
 
 
 # --- shared vocabulary ---------------------------------------------------------------------
@@ -511,14 +511,17 @@ CLINICAL_RULES: tuple[Rule, ...] = (
           r"(?:barely|hardly|scarcely)\s+(?:drunk|drinking|drank|touched\s+(?:her|his)\s+drinks?)"
           r"\b.{0,30}\b(?:all\s+week|for\s+(?:days|a\s+week|\w+\s+days)|in\s+days|since\s+\w+day)"),
     # holdout_v8 round, from holdout_v7's misses: urgent findings that carry no crisis word.
-    Rule((ME,), HIGH, "head injury while on an anticoagulant", re.compile(
-          r"\b(?:(?:hit|struck|banged|bumped|knocked|cracked)\s+(?:his\s+|her\s+|their\s+|my\s+"
-          r"|the\s+back\s+of\s+(?:his\s+|her\s+|my\s+)?)?head|head\s+(?:strike|injury|wound"
-          r"|lac\w*)|(?:forehead|head|temple|face)\s+(?:hit|struck|banged|bumped)|(?:bump|lump|egg"
-          r"|haematoma|hematoma|laceration|swelling|graze|cut)\s+(?:to|on)\s+(?:the\s+|his\s+"
-          r"|her\s+|their\s+)?(?:head|forehead|temple|occiput|scalp|back\s+of\s+(?:the\s+|his\s+"
-          r"|her\s+)?head)|(?:occipital|frontal|forehead|scalp|temporal)\s+(?:haematoma|hematoma"
-          r"|lac\w*|wound|bump|swelling))\b", re.IGNORECASE), requires=_ANTICOAGULANT),
+    _rule(ME, HIGH, "head injury while on an anticoagulant",
+          r"(?:hit|struck|banged|bumped|knocked|cracked)\s+(?:his\s+|her\s+|their\s+|my\s+"
+          r"|the\s+back\s+of\s+(?:his\s+|her\s+|my\s+)?)?head",
+          r"head\s+(?:strike|injury|wound|lac\w*)",
+          r"(?:forehead|head|temple|face)\s+(?:hit|struck|banged|bumped)",
+          r"(?:bump|lump|egg|haematoma|hematoma|laceration|swelling|graze|cut)\s+(?:to|on)\s+"
+          r"(?:the\s+|his\s+|her\s+|their\s+)?(?:head|forehead|temple|occiput|scalp"
+          r"|back\s+of\s+(?:the\s+|his\s+|her\s+)?head)",
+          r"(?:occipital|frontal|forehead|scalp|temporal)\s+(?:haematoma|hematoma|lac\w*|wound"
+          r"|bump|swelling)",
+          requires=_ANTICOAGULANT),
     _rule(ME, HIGH, "no urine output or urinary retention",
           r"(?:nil|no|zero)\s+(?:urine\s+|urinary\s+)?output\s+(?:for\s+|in\s+|since\s+|x\s?)?"
           r"(?:\d+|\w+)\s*(?:h|hrs?|hours?)\b",
@@ -531,10 +534,12 @@ CLINICAL_RULES: tuple[Rule, ...] = (
           r"|tender|red|bigger|larger)",
           r"(?:hot|swollen|red)\s*(?:,|and|\+|&)?\s*(?:hot|swollen|red|tender)\s+calf",
           rf"(?<![\w?]){_QUERY}\s?(?:dvt|pulmonary\s+embol\w*)"),
-    Rule((SU,), HIGH, "intoxicated while on sedating medication", re.compile(
-          r"\b(?:intoxicated|inebriated|under\s+the\s+influence|(?:is|was|seems|looks|appears"
-          r"|found|got|very|quite|really|heavily|blind|clearly|obviously|visibly|roaring|rather)\s+drunk|smell(?:s|ing|ed)?\s+(?:strongly\s+)?"
-          r"of\s+(?:alcohol|drink|booze))\b", re.IGNORECASE), requires=_SEDATIVE),
+    _rule(SU, HIGH, "intoxicated while on sedating medication",
+          r"intoxicated|inebriated|under\s+the\s+influence",
+          r"(?:is|was|seems|looks|appears|found|got|very|quite|really|heavily|blind|clearly"
+          r"|obviously|visibly|roaring|rather)\s+drunk",
+          r"smell(?:s|ing|ed)?\s+(?:strongly\s+)?of\s+(?:alcohol|drink|booze)",
+          requires=_SEDATIVE),
     _rule(AB, HIGH, "neglect found on admission",
           r"(?:admitted|admission|arrived|came\s+in|transferred|returned|discharged)\b.{0,50}"
           r"\b(?:grade|category|cat|stage)\s*(?:3|4|iii|iv|three|four)\b",
