@@ -16,7 +16,12 @@ UK care homes and ambulance services already use:
   or more (4 or more CRITICAL: septic shock), a GCS below 15 that is falling or new (8 or
   less, or a drop of 2 points or more, CRITICAL), and extremes that need an ambulance
   whatever else is measured (systolic below 80, SpO2 below 85 % on scale 1, respiratory
-  rate 35 or more or 6 or less, pulse 30 or less).
+  rate 35 or more or 6 or less, pulse 30 or less);
+* laboratory values and readings that need symptoms (holdout_v8 round) are HIGH: INR of 6
+  or more (5 or more with bleeding), potassium of 6.0 or more or 2.5 or less, sodium of
+  120 or less or 160 or more, systolic of 180 or more with headache, visual change,
+  chest pain or confusion, a pulse below 50 with dizziness, a near-faint or collapse,
+  each symptom counted only where the sentence does not deny it ("no headache").
 
 A sentence's partial score counts only the parameters it gives, so it is a lower bound of
 the resident's real NEWS2. Nothing here lowers a verdict: the detector takes the highest
@@ -108,8 +113,9 @@ _LABELS: tuple[tuple[Parameter, str], ...] = (
     (Parameter.KETONES, r"(?:ketones?|blood\s+ketones?|capillary\s+ketones?)"),
     (Parameter.LACTATE, r"(?:lactate|lactic\s+acid)"),
     (Parameter.INR, r"(?:INR)"),
-    (Parameter.POTASSIUM, r"(?:potassium|(?<!vitamin\s)(?<!vit\s)K\+?(?=\s|[:=]))"),
-    (Parameter.SODIUM, r"(?:sodium|Na\+?(?=[\s:=]))"),
+    # "K" and "Na" only capitalised: a lower-case "k 6 is fine" is text-speak for "ok".
+    (Parameter.POTASSIUM, r"(?:potassium|(?<!vitamin\s)(?<!vit\s)(?-i:K)\+?(?=\s|[:=]))"),
+    (Parameter.SODIUM, r"(?:sodium|(?-i:Na)\+?(?=[\s:=]))"),
 )  # fmt: skip
 _BP = rf"{_NUMBER}(?:\s*/\s*\d{{2,3}})?"  # the diastolic is not scored
 _READING = re.compile(
@@ -365,9 +371,12 @@ def _red_flag(reading: Reading) -> str | None:
     return None
 
 
+_ASYMPTOMATIC = re.compile(r"\basymptomatic\b", re.IGNORECASE)
+
+
 def _affirmed(pattern: re.Pattern[str], sentence: str) -> bool:
     """True if ``pattern`` names a symptom the sentence does not deny ("no headache")."""
-    if re.search(r"\basymptomatic\b", sentence, re.IGNORECASE):
+    if _ASYMPTOMATIC.search(sentence):
         return False
     return any(
         not _NEGATED_BEFORE.search(sentence[max(0, m.start() - 25) : m.start()])

@@ -194,6 +194,7 @@ def test_clinical_register(text: str, level: CrisisLevel) -> None:
         ("serum potassium of 2.4", [Reading(Parameter.POTASSIUM, 2.4)]),
         ("vitamin K 2 mg given", []),  # a dose, not a potassium
         ("5K fun run on Sunday", []),
+        ("k 6 is fine for me, see you then", []),  # text-speak "ok", not potassium
     ],
 )
 def test_reads_lab_values(text: str, expected: list[Reading]) -> None:
