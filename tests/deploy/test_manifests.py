@@ -20,17 +20,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc import aio
-from lilo.echo.v1 import echo_service_pb2 as echo_pb
-from lilo.echo.v1 import echo_service_pb2_grpc as echo_grpc
 
 from deploy.generate import GRPC_SERVICE, K8S, main, tls_secret_name
-from mesh.client import ClientConfig, ClientTls, MeshClient
+from mesh.client import ClientTls
 from mesh.config import ServerConfig, TlsConfig
 from mesh.registry import InMemoryRegistry
 from mesh.testing import serve
 from mesh.tls import ensure_certificates
 from services.catalog import CATALOG
 from services.echo.servicer import EchoServicer
+from tests.mesh.runnerkit import echo_over
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.30.0"
@@ -380,38 +379,26 @@ async def test_the_secrets_carry_mtls_by_the_advertised_name_and_the_probes_pass
     )
     gateway_env = mounted_env(workloads["gateway"]["container"], mounted / "lilo-tls-gateway")
 
-    def gateway_client(registry: InMemoryRegistry, name: str) -> MeshClient:
-        tls = ClientTls(
+    def gateway_tls(name: str) -> ClientTls:
+        return ClientTls(
             ca_file=gateway_env["LILO_TLS_CA"],
             cert_file=gateway_env["LILO_TLS_CERT"],
             key_file=gateway_env["LILO_TLS_KEY"],
             # What a pod dials (the name does not resolve here): the address is loopback.
             server_name_override=name,
         )
-        return MeshClient(registry, ClientConfig(tls=tls, health_check=False))
 
     registry = InMemoryRegistry()
     config = ServerConfig(tls=server_tls)
     async with serve([EchoServicer("e1")], registry=registry, config=config) as server:
-        client = gateway_client(registry, run_advertise(echo, "10.244.3.17").stdout.strip())
-        try:
-            channel = client.channel("lilo.echo.v1.EchoService")
-            await channel.wait_for_endpoints(1)
-            reply = await echo_grpc.EchoServiceStub(channel).Echo(echo_pb.EchoRequest(payload="p"))
-            assert reply.instance_id == "e1"
-        finally:
-            await client.close()
+        advertised = run_advertise(echo, "10.244.3.17").stdout.strip()
+        reply = await echo_over(registry, gateway_tls(advertised), health_check=False)
+        assert reply.instance_id == "e1"
         # Dialled as a crisis pod, the echo certificate fails the handshake.
         crisis = run_advertise(workloads["crisis"]["container"], "10.244.3.17").stdout.strip()
-        wrong = gateway_client(registry, crisis)
-        try:
-            channel = wrong.channel("lilo.echo.v1.EchoService")
-            await channel.wait_for_endpoints(1)
-            with pytest.raises(aio.AioRpcError) as caught:
-                await echo_grpc.EchoServiceStub(channel).Echo(echo_pb.EchoRequest(), timeout=5)
-            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-        finally:
-            await wrong.close()
+        with pytest.raises(aio.AioRpcError) as caught:
+            await echo_over(registry, gateway_tls(crisis), health_check=False, deadline_s=5)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
         # The probes, exactly as the manifest execs them, with the pod's environment.
         pod_env = {**echo_env, "LILO_PORT": str(server.port)}

@@ -11,12 +11,39 @@ import time
 from pathlib import Path
 
 import pytest
+from lilo.echo.v1 import echo_service_pb2 as echo_pb
+from lilo.echo.v1 import echo_service_pb2_grpc as echo_grpc
 
-from mesh.client import MeshClient
+from mesh.client import ClientConfig, ClientTls, MeshClient
 from mesh.identity.tokens import KeySet
+from mesh.registry.base import Registry
 from mesh.runner import AUDIENCE, ISSUER, RunningService, ServiceDeps, serve_service
 from mesh.testing import TestIdentity
 from mesh.tls import DevCA, Issued
+
+
+async def echo_over(
+    registry: Registry,
+    tls: ClientTls,
+    *,
+    health_check: bool = True,
+    deadline_s: float | None = None,
+) -> echo_pb.EchoResponse:
+    """One Echo call through a fresh mesh client presenting ``tls``, closed afterwards.
+
+    A handshake the certificates do not allow raises the call's ``AioRpcError``
+    (UNAVAILABLE)."""
+    client = MeshClient(registry, ClientConfig(tls=tls, health_check=health_check))
+    try:
+        channel = client.channel("lilo.echo.v1.EchoService")
+        await channel.wait_for_endpoints(1)
+        request = echo_pb.EchoRequest(payload="p")
+        reply: echo_pb.EchoResponse = await echo_grpc.EchoServiceStub(channel).Echo(
+            request, timeout=deadline_s
+        )
+        return reply
+    finally:
+        await client.close()
 
 
 class MtlsServices:

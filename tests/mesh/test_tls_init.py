@@ -9,30 +9,24 @@ import grpc
 import pytest
 from cryptography import x509
 from grpc import aio
-from lilo.echo.v1 import echo_service_pb2 as echo_pb
-from lilo.echo.v1 import echo_service_pb2_grpc as echo_grpc
 
-from mesh.client import ClientConfig, ClientTls, MeshClient
+from mesh.client import ClientTls
 from mesh.config import ServerConfig, TlsConfig
 from mesh.registry import InMemoryRegistry
 from mesh.testing import serve
 from mesh.tls import ensure_certificates, main
 from services.echo.servicer import EchoServicer
+from tests.mesh.runnerkit import echo_over
 
-ECHO = "lilo.echo.v1.EchoService"
 
-
-def gateway_client(
-    registry: InMemoryRegistry, certs: Path, server_name: str, *, health_check: bool = True
-) -> MeshClient:
-    """A client with the gateway's certificate that checks peers for ``server_name``."""
-    tls = ClientTls(
+def gateway_tls(certs: Path, server_name: str) -> ClientTls:
+    """The gateway's certificate, checking peers for ``server_name``."""
+    return ClientTls(
         ca_file=str(certs / "ca.pem"),
         cert_file=str(certs / "gateway.pem"),
         key_file=str(certs / "gateway.key"),
         server_name_override=server_name,
     )
-    return MeshClient(registry, ClientConfig(tls=tls, health_check=health_check))
 
 
 def ca_bytes(directory: Path) -> bytes:
@@ -85,21 +79,11 @@ async def test_the_issued_set_carries_an_mtls_call_verified_by_advertised_name(
     )
     async with serve([EchoServicer("e1")], registry=registry, config=ServerConfig(tls=server_tls)):
         # As a Compose peer would: the name it dials is the host the certificate names.
-        client = gateway_client(registry, certs, "echo-host")
-        try:
-            channel = client.channel(ECHO)
-            await channel.wait_for_endpoints(1)
-            reply = await echo_grpc.EchoServiceStub(channel).Echo(echo_pb.EchoRequest(payload="p"))
-            assert reply.instance_id == "e1"
-        finally:
-            await client.close()
+        reply = await echo_over(registry, gateway_tls(certs, "echo-host"))
+        assert reply.instance_id == "e1"
         # A name the certificate does not carry fails the handshake.
-        wrong = gateway_client(registry, certs, "crisis", health_check=False)
-        try:
-            channel = wrong.channel(ECHO)
-            await channel.wait_for_endpoints(1)
-            with pytest.raises(aio.AioRpcError) as caught:
-                await echo_grpc.EchoServiceStub(channel).Echo(echo_pb.EchoRequest(), timeout=5)
-            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-        finally:
-            await wrong.close()
+        with pytest.raises(aio.AioRpcError) as caught:
+            await echo_over(
+                registry, gateway_tls(certs, "crisis"), health_check=False, deadline_s=5
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
