@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gateway_rest.config import GatewayConfig
+from gateway_rest.status import http_status
 from mesh.client import ClientConfig
 from tests.gateway.gwkit import echo_env, run_in_loop
 
@@ -90,6 +91,18 @@ async def test_docs_page_is_self_contained() -> None:
     assert "http://" not in r.text and "https://" not in r.text  # no CDN, works offline
 
 
+def _injected_code(kwargs: dict[str, Any]) -> int | None:
+    """The gRPC status a generated request asked the echo backend to fail with, if any."""
+    raw = (kwargs.get("json") or {}) if isinstance(kwargs.get("json"), dict) else {}
+    params = kwargs.get("params") or {}
+    value = raw.get("failCode", params.get("failCode", params.get("fail_code")))
+    try:
+        code = int(value)
+    except (TypeError, ValueError):
+        return None
+    return code if 0 < code <= 16 else None
+
+
 async def test_schemathesis_echo_operations_no_5xx_and_schema_conformance() -> None:
     loop = asyncio.get_running_loop()
     config = GatewayConfig(default_timeout=0.3, max_timeout=0.3)
@@ -134,6 +147,13 @@ async def test_schemathesis_echo_operations_no_5xx_and_schema_conformance() -> N
                 response = run_in_loop(loop, send(kwargs))
                 if response.status_code == 504:
                     assert response.json()["code"] == 4  # the deadline we imposed
+                    return
+                injected = _injected_code(kwargs)
+                if response.status_code >= 500 and injected is not None:
+                    # The backend failed as asked (failCode 12 -> UNIMPLEMENTED -> 501):
+                    # the gateway's part is the mapping, checked here.
+                    assert response.status_code == http_status(injected), response.text
+                    assert response.json()["code"] == injected
                     return
                 assert response.status_code < 500, (response.status_code, response.text)
                 case.validate_response(response, checks=checks)
