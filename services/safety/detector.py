@@ -46,6 +46,7 @@ from services.safety.model import (
 from services.safety.normalize import normalize
 from services.safety.phi import find_phi, mask, merge_spans
 from services.safety.rules import (
+    ASLEEP,
     BENIGN_CONTEXT,
     CLAUSE_BREAK,
     COMMITMENT,
@@ -58,6 +59,7 @@ from services.safety.rules import (
     MEDIA,
     NEGATED_THOUGHTS,
     NEGATORS,
+    NEVER_INNOCENT,
     PRESENT_OVERRIDE,
     ROUTINE_CARE,
     ROUTINE_DANGER,
@@ -102,6 +104,7 @@ NEGATED = "ignored a negated mention"
 ADDRESSED_TO_LISTENER = "ignored a mention addressed to the listener"
 INNOCENT_CONTEXT = "ignored a mention in an innocent context"
 JOKING_THREAT = "ignored a threat marked as a joke"
+SLEEP_TALK = "ignored a threat spoken in sleep"
 ABOUT_MEDIA = "ignored a sentence about the news, TV or fiction"
 ABOUT_TEACHING = "ignored a sentence about training or general information"
 IDIOM = "ignored a figure of speech"
@@ -114,6 +117,7 @@ CONTEXT_DISCOUNTS = frozenset(
         ADDRESSED_TO_LISTENER,
         INNOCENT_CONTEXT,
         JOKING_THREAT,
+        SLEEP_TALK,
         ABOUT_MEDIA,
         ABOUT_TEACHING,
         IDIOM,
@@ -240,10 +244,13 @@ def _suppression(rule: Rule, sentence: str, match: re.Match[str], joking: bool) 
         return ADDRESSED_TO_LISTENER
     benign = BENIGN_CONTEXT.get(category)
     clause = sentence[: match.end() + 40]
-    if benign is not None and benign.search(clause):
+    if benign is not None and rule.reason not in NEVER_INNOCENT and benign.search(clause):
         return INNOCENT_CONTEXT
-    if category is CrisisCategory.HARM_TO_OTHERS and joking:
-        return JOKING_THREAT
+    if category is CrisisCategory.HARM_TO_OTHERS:
+        if joking:
+            return JOKING_THREAT
+        if ASLEEP.search(sentence):
+            return SLEEP_TALK
     return None
 
 

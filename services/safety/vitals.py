@@ -19,7 +19,8 @@ UK care homes and ambulance services already use:
   rate 35 or more or 6 or less, pulse 30 or less);
 * laboratory values and readings that need symptoms (holdout_v8 round) are HIGH: INR of 6
   or more (5 or more with bleeding), potassium of 6.0 or more or 2.5 or less, sodium of
-  120 or less or 160 or more, systolic of 180 or more with headache, visual change,
+  120 or less or 160 or more, CRP of 200 or more and a white cell count of 20 or more or
+  below 1 (holdout_v9 round), systolic of 180 or more with headache, visual change,
   chest pain or confusion, a pulse below 50 with dizziness, a near-faint or collapse,
   each symptom counted only where the sentence does not deny it ("no headache").
 
@@ -61,6 +62,8 @@ class Parameter(Enum):
     INR = "INR"
     POTASSIUM = "potassium"
     SODIUM = "sodium"
+    CRP = "C-reactive protein"
+    WHITE_CELLS = "white cell count"
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ _LABELS: tuple[tuple[Parameter, str], ...] = (
     # "K" and "Na" only capitalised: a lower-case "k 6 is fine" is text-speak for "ok".
     (Parameter.POTASSIUM, r"(?:potassium|(?<!vitamin\s)(?<!vit\s)(?-i:K)\+?(?=\s|[:=]))"),
     (Parameter.SODIUM, r"(?:sodium|(?-i:Na)\+?(?=[\s:=]))"),
+    (Parameter.CRP, r"(?:CRP|C-reactive\s+protein)"),
+    (Parameter.WHITE_CELLS, r"(?:WCC|WBC|white\s+(?:cell\s+count|cells?|blood\s+cells?|count))"),
 )  # fmt: skip
 _BP = rf"{_NUMBER}(?:\s*/\s*\d{{2,3}})?"  # the diastolic is not scored
 _READING = re.compile(
@@ -178,6 +183,12 @@ _RECHECK = re.compile(
 _TRANSIENT = re.compile(
     r"\b(?:briefly|settled|transient(?:ly)?|momentarily|self-resolving)\b", re.I
 )
+# A saturation repeated without its label: "repeated on the earlobe 96%".
+_SPO2_RECHECK = re.compile(
+    r"\b(?:repeat(?:ed)?|re-?check(?:ed)?|re-?sited|re-?taken|retook)\b[^.;%\d]{0,30}?"
+    r"(\d{2,3})\s*%",
+    re.IGNORECASE,
+)
 _RESOLVED = re.compile(r"\b(?:resolved|back\s+to\s+normal|fine\s+now|recovered)\b", re.I)
 
 
@@ -221,6 +232,8 @@ _BOUNDS: dict[Parameter, tuple[float, float]] = {
     Parameter.INR: (0.8, 20),
     Parameter.POTASSIUM: (1.5, 9.5),
     Parameter.SODIUM: (100, 190),
+    Parameter.CRP: (0, 700),
+    Parameter.WHITE_CELLS: (0.1, 300),
 }
 
 
@@ -250,6 +263,13 @@ def read_observations(sentence: str) -> list[Reading]:
     if not any(r.parameter is Parameter.RESPIRATION for r in readings):
         readings.extend(
             Reading(Parameter.RESPIRATION, float(m[1])) for m in _BREATHS.finditer(sentence)
+        )
+    if any(r.parameter is Parameter.SPO2 for r in readings):
+        # "SpO2 88% on a cold finger, repeated on the earlobe 96%": the recheck is latest.
+        readings.extend(
+            Reading(Parameter.SPO2, float(m[1]))
+            for m in _SPO2_RECHECK.finditer(sentence)
+            if _plausible(Parameter.SPO2, float(m[1]))
         )
     for match in _CONSCIOUSNESS.finditer(sentence):
         if not _NEGATED_BEFORE.search(sentence[max(0, match.start() - 20) : match.start()]):
@@ -368,6 +388,10 @@ def _red_flag(reading: Reading) -> str | None:
             return "potassium at a dangerous level"
         case Parameter.SODIUM if v <= 120 or v >= 160:
             return "sodium at a dangerous level"
+        case Parameter.CRP if v >= 200:
+            return "C-reactive protein very high"
+        case Parameter.WHITE_CELLS if v >= 20 or v < 1.0:
+            return "white cell count at a dangerous level"
     return None
 
 

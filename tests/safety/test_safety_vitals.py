@@ -261,3 +261,59 @@ def test_observations_in_a_training_sentence_guard_the_model() -> None:
     analysis = RULES.analyze("Simulation drill: mannequin has NEWS2 of 9 and sats 82%")
     assert analysis.level is NONE
     assert "ignored a sentence about training or general information" in analysis.reasons
+
+
+# --- the holdout_v9 round (from holdout_v8's misses and false alarms) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        # Laboratory markers of sepsis or marrow failure.
+        ("bloods back: CRP 240, renal function stable", HIGH),
+        ("white cell count 23.8 on today's bloods", HIGH),
+        ("WCC 0.6, neutropenic on chemo", HIGH),
+        ("CRP 18 and WCC 9.1, no action", NONE),
+        ("repeat CRP in two weeks", NONE),
+        # A low saturation repeated without its label: the recheck is the latest reading.
+        ("sats 86% with cold hands, re-checked on the ear 95%", NONE),
+        ("SpO2 87% on air, repeated 86%", HIGH),
+        # Alcohol in any words on top of a sedative, in the same sentence.
+        ("finished two cans of cider after his evening diazepam", HIGH),
+        ("had a few gins at the party and then her zopiclone", HIGH),
+        ("had a glass of water with her lorazepam", NONE),
+        ("couple of cans of coke with his tramadol", NONE),
+        ("had a few gins at the party, takes no regular medication", NONE),
+        # Inflicted injuries as a clinician reads them.
+        ("marks on his forearm look like cigarette burns to me", HIGH),
+        ("cigarette burns to both hands, she won't say how", HIGH),
+        ("the bruising does not fit the explanation we were given", HIGH),
+        ("cigarette burns on the lounge carpet again, smoking policy reminder", NONE),
+        # A ligature is never an accident, whatever door it is tied to.
+        ("dressing gown cord round my neck and tied to the door hinge", CRITICAL),
+        ("caught my finger on the door, bit of a cut", NONE),
+    ],
+)
+def test_holdout_v9_round_rules(text: str, level: CrisisLevel) -> None:
+    assert RULES.analyze(text).level is level
+
+
+@pytest.mark.parametrize(
+    ("text", "note"),
+    [
+        ("talking in his sleep again, shouted 'I'll kill you' and then snored", "spoken in sleep"),
+        ("I'll strangle my sister for posting that photo ha ha", "marked as a joke"),
+        ('the "self-harm history" box on the referral form is blank', "training or general"),
+        ("Reminder: anyone with a fall and a head strike on warfarin goes to A&E", "training"),
+        ("GP rang back: the chest pain settled and she found no cause for concern", "the past"),
+    ],
+)
+def test_holdout_v9_round_context(text: str, note: str) -> None:
+    analysis = RULES.analyze(text)
+    assert analysis.level < HIGH
+    assert any(note in reason for reason in analysis.reasons), analysis.reasons
+
+
+def test_a_closed_case_does_not_drop_a_current_emergency() -> None:
+    # "settled" alone (back to bed) is not a closed case.
+    assert RULES.analyze("crushing chest pain, settled in bed, ambulance called").level is CRITICAL
