@@ -15,10 +15,10 @@ precision on purpose, because the service exists to find the urgent messages. No
 held out is used to pick it.
 
 ``tests/safety/blind_set.jsonl``, ``holdout_set.jsonl``, ``holdout_v3_set.jsonl`` and
-``holdout_v8.jsonl`` are held out and must never be added to ``TRAINING_SETS``; ``main``
-refuses them by name, and refuses ``holdout_v8.jsonl`` by content too (its SHA-256 is
+``holdout_v9.jsonl`` are held out and must never be added to ``TRAINING_SETS``; ``main``
+refuses them by name, and refuses ``holdout_v9.jsonl`` by content too (its SHA-256 is
 pinned in ``HELD_OUT_SHA256``, so a renamed copy is refused as well). ``holdout_v4.jsonl``
-to ``holdout_v7.jsonl`` were held out until each had been scored once; they are now in the
+to ``holdout_v8.jsonl`` were held out until each had been scored once; they are now in the
 training pool.
 """
 
@@ -54,14 +54,15 @@ TRAINING_SETS = (
     ROOT / "tests/safety/holdout_v5.jsonl",  # held out until scored once, then trained on
     ROOT / "tests/safety/holdout_v6.jsonl",  # held out until scored once, then trained on
     ROOT / "tests/safety/holdout_v7.jsonl",  # held out until scored once, then trained on
+    ROOT / "tests/safety/holdout_v8.jsonl",  # held out until scored once, then trained on
 )
 HELD_OUT = frozenset(
-    {"blind_set.jsonl", "holdout_set.jsonl", "holdout_v3_set.jsonl", "holdout_v8.jsonl"}
+    {"blind_set.jsonl", "holdout_set.jsonl", "holdout_v3_set.jsonl", "holdout_v9.jsonl"}
 )
 # Content digests of held-out sets: a file with one of these digests is refused whatever
-# its name. holdout_v8 was frozen at this digest before the model of its round was trained.
+# its name. holdout_v9 was frozen at this digest before the model of its round was trained.
 HELD_OUT_SHA256 = frozenset(
-    {"dc8cd474a565e9ae2b21d6b1044941ff2d141b7ee2eb0bb248f9b42264575eeb"}  # holdout_v8.jsonl
+    {"2429c8b2f9211cda69f268ad2d4980b62cb070e215e98af342249d04cb42714b"}  # holdout_v9.jsonl
 )
 TARGET_CV_RECALL = 0.97
 C_URGENT = 16.0  # inverse regularisation; picked by cross-validation on the pool

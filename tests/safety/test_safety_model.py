@@ -1,5 +1,5 @@
 """The model detector: offline loading, the heads' decision logic, the rules+model guard,
-and its measured quality on the held-out sets (never trained on; ``holdout_v8.jsonl`` was
+and its measured quality on the held-out sets (never trained on; ``holdout_v9.jsonl`` was
 written blind before this round's training data and heads, and scored once, see
 docs/safety.md)."""
 
@@ -41,7 +41,8 @@ HOLDOUT_V4 = HERE / "holdout_v4.jsonl"  # trained on since it was scored once
 HOLDOUT_V5 = HERE / "holdout_v5.jsonl"  # trained on since it was scored once
 HOLDOUT_V6 = HERE / "holdout_v6.jsonl"  # trained on since it was scored once
 HOLDOUT_V7 = HERE / "holdout_v7.jsonl"  # trained on since it was scored once
-HOLDOUT_V8 = HERE / "holdout_v8.jsonl"
+HOLDOUT_V8 = HERE / "holdout_v8.jsonl"  # trained on since it was scored once
+HOLDOUT_V9 = HERE / "holdout_v9.jsonl"
 BLIND = HERE / "blind_set.jsonl"
 URGENT = (CrisisLevel.HIGH, CrisisLevel.CRITICAL)
 
@@ -129,11 +130,11 @@ def test_detector_with_missing_weights_fails_on_warm_up(tmp_path: Path) -> None:
 
 def test_held_out_sets_are_not_in_the_training_pool() -> None:
     assert not {path.name for path in TRAINING_SETS} & HELD_OUT
-    assert {HOLDOUT.name, HOLDOUT_V3.name, HOLDOUT_V8.name, BLIND.name} <= HELD_OUT
-    assert {HOLDOUT_V4.name, HOLDOUT_V7.name} <= {path.name for path in TRAINING_SETS}
+    assert {HOLDOUT.name, HOLDOUT_V3.name, HOLDOUT_V9.name, BLIND.name} <= HELD_OUT
+    assert {HOLDOUT_V4.name, HOLDOUT_V8.name} <= {path.name for path in TRAINING_SETS}
     held_out = {
         json.loads(line)["text"].strip().lower()
-        for path in (HOLDOUT, HOLDOUT_V3, HOLDOUT_V8, BLIND)
+        for path in (HOLDOUT, HOLDOUT_V3, HOLDOUT_V9, BLIND)
         for line in path.read_text().splitlines()
         if line
     }
@@ -152,20 +153,20 @@ def _words(text: str) -> frozenset[str]:
 
 @pytest.mark.parametrize(
     ("path", "threshold"),
-    [(HOLDOUT_V8, 0.5)],
-    ids=["holdout_v8"],
+    [(HOLDOUT_V9, 0.5)],
+    ids=["holdout_v9"],
 )
 def test_fresh_holdout_has_no_near_duplicate_in_the_training_pool(
     path: Path, threshold: float
 ) -> None:
-    """No holdout_v8 message shares 50 % or more of its words with a training message.
+    """No holdout_v9 message shares 50 % or more of its words with a training message.
 
-    (v8 was checked once written against every other set and the training messages of
-    its round, at 50 % of its own words and a character similarity of 0.75; a second
-    blind helper rewrote the 80 close ones before it was frozen. The training messages
-    written in parallel were checked against v8 the same way, in both directions, and
-    the 13 close ones were left out. v7, in the pool since the holdout_v8 round, had been
-    checked the same way.)"""
+    (v9 was checked once written against every other set: half of the larger message's
+    content words, or a character similarity of 0.7 with 30 % of them; a second blind
+    helper rewrote the 8 close ones, and then the 3 whose word sets overlapped a pool
+    message by 45 % or more, before it was frozen. The training messages written
+    in parallel were checked against v9 the same way and the close ones left out. v8, in
+    the pool since the holdout_v9 round, had been checked the same way.)"""
     held_out = [_words(json.loads(line)["text"]) for line in path.read_text().splitlines()]
     trained = [
         _words(json.loads(line)["text"])
@@ -178,14 +179,14 @@ def test_fresh_holdout_has_no_near_duplicate_in_the_training_pool(
         assert closest < threshold, sorted(words)
 
 
-def test_holdout_v8_is_frozen_and_refused_by_training(tmp_path: Path) -> None:
-    """v8 is unchanged since it was frozen, and training refuses it, renamed or not."""
-    digest = hashlib.sha256(HOLDOUT_V8.read_bytes()).hexdigest()
+def test_holdout_v9_is_frozen_and_refused_by_training(tmp_path: Path) -> None:
+    """v9 is unchanged since it was frozen, and training refuses it, renamed or not."""
+    digest = hashlib.sha256(HOLDOUT_V9.read_bytes()).hexdigest()
     assert digest in HELD_OUT_SHA256
     with pytest.raises(SystemExit, match="held-out"):
-        _load([HOLDOUT_V8])
+        _load([HOLDOUT_V9])
     renamed = tmp_path / "more_training.jsonl"
-    renamed.write_bytes(HOLDOUT_V8.read_bytes())
+    renamed.write_bytes(HOLDOUT_V9.read_bytes())
     with pytest.raises(SystemExit, match="held-out"):
         _load([renamed])
 
@@ -407,25 +408,6 @@ def test_known_false_alarms(detector: RulesAndModelDetector, text: str) -> None:
     assert detector.analyze(text).level not in URGENT
 
 
-# Known misses, kept visible the same way (seen among holdout_v8's misses at its one
-# scoring: a ligature in a voice transcript without "ligature" or "hang", laboratory
-# markers of sepsis, alcohol on top of a benzodiazepine in a night log).
-@pytest.mark.xfail(strict=True, reason="known misses: see docs/safety.md, holdout_v8 round")
-@pytest.mark.parametrize(
-    "text",
-    [
-        "i've got the belt round my neck now i've tied it on the door handle i just wanted to say"
-        " thank you for talking to me all these weeks",
-        "Lab phoning through: CRP 286, WCC 21.4 for Mr Donald Keane. GP asks for a full set of"
-        " obs now and a call to 111 if NEWS2 is 5 or above.",
-        "0115 rm 22 drank most of a 70cl whisky brought in by visitor - had already been given"
-        " PRN lorazepam 1mg at 2300 before staff aware. Very drowsy, rousable, RR 12. 15 min obs.",
-    ],
-)
-def test_known_misses(detector: RulesAndModelDetector, text: str) -> None:
-    assert detector.analyze(text).level in URGENT
-
-
 # holdout_v6 misses at its one scoring, found since the holdout_v7 round (vital signs and
 # the clinical-register rules; v6 is in the training pool): in-sample, a regression guard.
 @pytest.mark.parametrize(
@@ -441,6 +423,15 @@ def test_known_misses(detector: RulesAndModelDetector, text: str) -> None:
         "Rm 14 Doreen temp 38.9 and more muddled than usual, can you review before you go",
         "Pharmacist: INR 7.8 on warfarin, no active bleeding. Omit warfarin; contact"
         " anticoagulation clinic today regarding vitamin K.",
+        # holdout_v8 misses at its one scoring, found since the holdout_v9 round (the
+        # ligature rule no longer explained away by "on the door", lab values, alcohol on
+        # top of a sedative).
+        "i've got the belt round my neck now i've tied it on the door handle i just wanted to say"
+        " thank you for talking to me all these weeks",
+        "Lab phoning through: CRP 286, WCC 21.4 for Mr Donald Keane. GP asks for a full set of"
+        " obs now and a call to 111 if NEWS2 is 5 or above.",
+        "0115 rm 22 drank most of a 70cl whisky brought in by visitor - had already been given"
+        " PRN lorazepam 1mg at 2300 before staff aware. Very drowsy, rousable, RR 12. 15 min obs.",
     ],
 )
 def test_former_misses_are_found(detector: RulesAndModelDetector, text: str) -> None:
