@@ -369,6 +369,11 @@ STAYS_BELOW_HIGH = [
     "Reminder: ligature cutter check due tonight - red box, sign the sheet",
     "Night manager on ext 204 till 8",
     "I'm bored stiff, any suggestions for something to do?",
+    # holdout_v8 false alarms at its one scoring, gone in the holdout_v9 round (v8 and
+    # routine clinical notes in the pool since): in-sample, a regression guard.
+    "Car park's full, where do I go?",
+    "wheres my magnifying glass gone",
+    "Agency nurse tonight is Priya, PIN on file.",
 ]
 
 
@@ -397,15 +402,31 @@ def test_negations_idioms_and_questions_stay_below_high(
     [
         # Seen among holdout_v3's false alarms at its one scoring:
         "I took two paracetamol for my headache and it's gone",
-        # Seen among holdout_v8's false alarms at its one scoring (the model alone, rated
-        # CRITICAL, on short text the rules find nothing in):
-        "Car park's full, where do I go?",
-        "wheres my magnifying glass gone",
-        "Agency nurse tonight is Priya, PIN on file.",
+        # Seen among holdout_v9's false alarms at its one scoring (the model alone, rated
+        # CRITICAL, on a plain call and on grandchildren's slang):
+        "Erm, hi, it's Colin, I think I've left my car keys in the staff room, is anyone there?",
+        "im deaddd 💀 grandma just sent a voice note of her singing",
     ],
 )
 def test_known_false_alarms(detector: RulesAndModelDetector, text: str) -> None:
     assert detector.analyze(text).level not in URGENT
+
+
+# Known misses, kept visible the same way (seen among holdout_v9's misses at its one
+# scoring: an intruder with a knife in a four-word text, a farewell letter that names the
+# balcony without any crisis word, and a stash of tablets).
+@pytest.mark.xfail(strict=True, reason="known misses: see docs/safety.md, holdout_v9 round")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "visitor w knife in reception, staff hiding",
+        "Dear Joan, by the time the girls read this I shall have gone over the balcony. I am"
+        " going out there now. Don't let anyone blame themselves.",
+        "lady in 7 has 30+ tablets hid in sock drawer",
+    ],
+)
+def test_known_misses(detector: RulesAndModelDetector, text: str) -> None:
+    assert detector.analyze(text).level in URGENT
 
 
 # holdout_v6 misses at its one scoring, found since the holdout_v7 round (vital signs and
@@ -445,8 +466,8 @@ def _report_on(path: Path, detector: RulesAndModelDetector) -> Any:
 
 @pytest.mark.parametrize(
     ("path", "size", "urgent"),
-    [(HOLDOUT, 150, 50), (HOLDOUT_V3, 150, 50), (HOLDOUT_V8, 350, 120)],
-    ids=["holdout", "holdout_v3", "holdout_v8"],
+    [(HOLDOUT, 150, 50), (HOLDOUT_V3, 150, 50), (HOLDOUT_V9, 350, 120)],
+    ids=["holdout", "holdout_v3", "holdout_v9"],
 )
 def test_holdout_sets_are_big_enough(path: Path, size: int, urgent: int) -> None:
     examples = parse_examples(path.read_text(encoding="utf-8").splitlines())
@@ -456,30 +477,28 @@ def test_holdout_sets_are_big_enough(path: Path, size: int, urgent: int) -> None
 
 @pytest.mark.xfail(
     strict=True,
-    reason="target not reached on holdout_v8: recall 0.966, precision 0.765 (docs/safety.md)",
+    reason="target not reached on holdout_v9: recall 0.959, precision 0.785 (docs/safety.md)",
 )
-def test_targets_on_the_holdout_v8_set(detector: RulesAndModelDetector) -> None:
-    report = _report_on(HOLDOUT_V8, detector)
+def test_targets_on_the_holdout_v9_set(detector: RulesAndModelDetector) -> None:
+    report = _report_on(HOLDOUT_V9, detector)
     assert report.urgent.recall >= 0.97, format_report(report)
     assert report.urgent.precision >= 0.85, format_report(report)
 
 
-# Regression floors: the figures measured with the holdout_v8 round's model (v7 and 207 new
-# messages in the pool, lab values and this round's rules, same heads), rounded down:
-# holdout_v8 140/145 found at P 0.765 (its one scoring), holdout 58/60 at P 0.829, blind
-# 40/40 at P 0.889, holdout_v3 54/55 at P 0.831 (one fewer than last round: a paraphrase
-# of swallowing "the lot" that only the model found is now rated MEDIUM).
-# holdout_v7 left the floors when it joined the training pool (its figures would be
-# in-sample).
+# Regression floors: the figures measured with the holdout_v9 round's model (v8 and 259 new
+# messages in the pool, this round's rules, same heads), rounded down: holdout_v9 139/145
+# found at P 0.785 (its one scoring), holdout 58/60 at P 0.829, blind 40/40 at P 0.909,
+# holdout_v3 55/55 at P 0.821. holdout_v8 left the floors when it joined the training
+# pool (its figures would be in-sample).
 @pytest.mark.parametrize(
     ("path", "min_recall", "min_precision"),
     [
         (HOLDOUT, 0.96, 0.82),
-        (BLIND, 1.0, 0.88),
-        (HOLDOUT_V3, 0.98, 0.83),
-        (HOLDOUT_V8, 0.96, 0.76),
+        (BLIND, 1.0, 0.90),
+        (HOLDOUT_V3, 1.0, 0.82),
+        (HOLDOUT_V9, 0.95, 0.78),
     ],
-    ids=["holdout", "blind", "holdout_v3", "holdout_v8"],
+    ids=["holdout", "blind", "holdout_v3", "holdout_v9"],
 )
 def test_no_regression_on_held_out_sets(
     detector: RulesAndModelDetector, path: Path, min_recall: float, min_precision: float
