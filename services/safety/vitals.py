@@ -186,7 +186,7 @@ _TRANSIENT = re.compile(
 # A saturation repeated without its label: "repeated on the earlobe 96%".
 _SPO2_RECHECK = re.compile(
     r"\b(?:repeat(?:ed)?|re-?check(?:ed)?|re-?sited|re-?taken|retook)\b[^.;%\d]{0,30}?"
-    r"(\d{2,3})\s*%",
+    r"(\d{2,3})\s*%(?!\s*of\b)",  # not "repeat bloods, intake 60% of target"
     re.IGNORECASE,
 )
 _RESOLVED = re.compile(r"\b(?:resolved|back\s+to\s+normal|fine\s+now|recovered)\b", re.I)

@@ -278,6 +278,7 @@ def test_observations_in_a_training_sentence_guard_the_model() -> None:
         # A low saturation repeated without its label: the recheck is the latest reading.
         ("sats 86% with cold hands, re-checked on the ear 95%", NONE),
         ("SpO2 87% on air, repeated 86%", HIGH),
+        ("sats 95%, repeated obs later, managed 60% of her supper", NONE),
         # Alcohol in any words on top of a sedative, in the same sentence.
         ("finished two cans of cider after his evening diazepam", HIGH),
         ("had a few gins at the party and then her zopiclone", HIGH),
