@@ -548,11 +548,12 @@ CLINICAL_RULES: tuple[Rule, ...] = (
     _rule(SU, HIGH, "alcohol on top of sedating medication",
           rf"(?:drank|drunk|had|having|downed|necked|finished|polished\s+off|been\s+drinking)"
           rf"\b.{{0,40}}\b(?:{_ALCOHOL}|whisk(?:ies|eys)|vodkas|gins|wines|beers|brandies"
-          r"|sherries|ciders|lagers?|pints|(?:few|couple\s+of|two|three|four|several)\s+cans"
+          r"|sherries|ciders|lagers?|pints(?!\s+of\s+(?:water|fluids?|squash|milk|juice|tea))"
+          r"|(?:few|couple\s+of|two|three|four|several)\s+cans"
           r"(?!\s+of\s+(?:coke|pop|lemonade|soup|beans|fizzy|juice))"
           r"|(?:a\s+)?(?:few|couple\s+of|several)\s+drinks)\b",
           r"(?:few|couple\s+of|two|three|four|several|some)\s+(?:whisk(?:ies|eys)|vodkas|gins"
-          r"|wines|beers|brandies|sherries|ciders|lagers|pints|glasses\s+of\s+wine)\b",
+          r"|wines|beers|brandies|sherries|ciders|lagers|glasses\s+of\s+wine)\b",
           requires=_SEDATIVE),
     _rule(AB, HIGH, "injury suggesting abuse",
           r"(?:look|looks|looked|like|consistent\s+with|suggestive\s+of|typical\s+of)\s+"

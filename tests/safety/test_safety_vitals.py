@@ -284,6 +284,8 @@ def test_observations_in_a_training_sentence_guard_the_model() -> None:
         ("had a few gins at the party and then her zopiclone", HIGH),
         ("had a glass of water with her lorazepam", NONE),
         ("couple of cans of coke with his tramadol", NONE),
+        ("drank two pints of water today, morphine given at 2200", NONE),
+        ("had three pints at the pub and then his evening tramadol", HIGH),
         ("had a few gins at the party, takes no regular medication", NONE),
         # Inflicted injuries as a clinician reads them.
         ("marks on his forearm look like cigarette burns to me", HIGH),
