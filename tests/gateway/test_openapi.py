@@ -93,12 +93,14 @@ async def test_docs_page_is_self_contained() -> None:
 
 def _injected_code(kwargs: dict[str, Any]) -> int | None:
     """The gRPC status a generated request asked the echo backend to fail with, if any."""
-    raw = (kwargs.get("json") or {}) if isinstance(kwargs.get("json"), dict) else {}
+    body = kwargs.get("json")
     params = kwargs.get("params") or {}
-    value = raw.get("failCode", params.get("failCode", params.get("fail_code")))
+    value = (body if isinstance(body, dict) else params).get("failCode")
+    if not isinstance(value, (int, str)):
+        return None
     try:
         code = int(value)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
     return code if 0 < code <= 16 else None
 
