@@ -59,7 +59,6 @@ from services.safety.rules import (
     MEDIA,
     NEGATED_THOUGHTS,
     NEGATORS,
-    NEVER_INNOCENT,
     PRESENT_OVERRIDE,
     ROUTINE_CARE,
     ROUTINE_DANGER,
@@ -244,7 +243,7 @@ def _suppression(rule: Rule, sentence: str, match: re.Match[str], joking: bool) 
         return ADDRESSED_TO_LISTENER
     benign = BENIGN_CONTEXT.get(category)
     clause = sentence[: match.end() + 40]
-    if benign is not None and rule.reason not in NEVER_INNOCENT and benign.search(clause):
+    if benign is not None and not rule.never_innocent and benign.search(clause):
         return INNOCENT_CONTEXT
     if category is CrisisCategory.HARM_TO_OTHERS:
         if joking:

@@ -29,7 +29,6 @@ __all__ = [
     "MEANS",
     "MEDIA",
     "NEGATORS",
-    "NEVER_INNOCENT",
     "PRESENT_OVERRIDE",
     "ROUTINE_CARE",
     "ROUTINE_DANGER",
@@ -66,6 +65,9 @@ class Rule:
     # The match counts only in a sentence that also matches this: a head strike is
     # urgent when the sentence names an anticoagulant, not on its own.
     requires: re.Pattern[str] | None = None
+    # No innocent context (``BENIGN_CONTEXT``) explains the match away: "belt round my
+    # neck … tied it on the door handle" is not a hand caught on a door (a holdout_v8 miss).
+    never_innocent: bool = False
 
 
 def _any(*alternatives: str) -> re.Pattern[str]:
@@ -74,9 +76,10 @@ def _any(*alternatives: str) -> re.Pattern[str]:
 
 
 def _rule(cats: CrisisCategory | tuple[CrisisCategory, ...], level: CrisisLevel, reason: str,
-          *alternatives: str, requires: re.Pattern[str] | None = None) -> Rule:  # fmt: skip
+          *alternatives: str, requires: re.Pattern[str] | None = None,
+          never_innocent: bool = False) -> Rule:  # fmt: skip
     categories = cats if isinstance(cats, tuple) else (cats,)
-    return Rule(categories, level, reason, _any(*alternatives), requires)
+    return Rule(categories, level, reason, _any(*alternatives), requires, never_innocent)
 
 
 # --- shared vocabulary ---------------------------------------------------------------------
@@ -96,6 +99,7 @@ _NOT_MEDICINE = (
     r"|milk|water)"
 )
 _ALCOHOL = r"(?:vodka|whisky|whiskey|gin|wine|beer|alcohol|booze|brandy|rum|sherry|cider)"
+_ALCOHOL_PLURAL = r"(?:whisk(?:ies|eys)|vodkas|gins|wines|beers|brandies|sherries|ciders|lagers)"
 _INTENT = (
     r"(?:(?:want|wants|wanted|going|need|needs|planning|plan|plans|decided|trying|try|about"
     r"|intend|intends|have)\s+to|will|'ll|shall)"
@@ -440,7 +444,8 @@ CLINICAL_RULES: tuple[Rule, ...] = (
           r"|her\s+|my\s+|their\s+)?neck|in\s+situ|in\s+place|found|removed\s+from|cut)",
           r"(?:attempting|trying)\s+to\s+(?:ligate|hang)",  # in progress; "tried to" is HIGH
           r"ligat(?:ed|ing)\s+(?:with|using)",
-          rf"{_LIGATURE_MATERIAL}\b.{{0,30}}\b(?:round|around)\s+(?:his|her|my|their|the)\s+neck"),
+          rf"{_LIGATURE_MATERIAL}\b.{{0,30}}\b(?:round|around)\s+(?:his|her|my|their|the)\s+neck",
+          never_innocent=True),
     _rule((SU, SI), CRITICAL, "tablets ingested",
           rf"ingest(?:ed|ing|ion\s+of)\s+(?:an?\s+)?(?:approximately\s+|about\s+|around\s+|roughly\s+"
           rf"|up\s+to\s+|over\s+|at\s+least\s+|an\s+estimated\s+)?(?:{_NUMBER_WORD}"
@@ -547,13 +552,13 @@ CLINICAL_RULES: tuple[Rule, ...] = (
     # inflicted.
     _rule(SU, HIGH, "alcohol on top of sedating medication",
           rf"(?:drank|drunk|had|having|downed|necked|finished|polished\s+off|been\s+drinking)"
-          rf"\b.{{0,40}}\b(?:{_ALCOHOL}|whisk(?:ies|eys)|vodkas|gins|wines|beers|brandies"
-          r"|sherries|ciders|lagers?|pints(?!\s+of\s+(?:water|fluids?|squash|milk|juice|tea))"
+          rf"\b.{{0,40}}\b(?:{_ALCOHOL}|{_ALCOHOL_PLURAL}|lager"
+          r"|pints(?!\s+of\s+(?:water|fluids?|squash|milk|juice|tea))"
           r"|(?:few|couple\s+of|two|three|four|several)\s+cans"
           r"(?!\s+of\s+(?:coke|pop|lemonade|soup|beans|fizzy|juice))"
           r"|(?:a\s+)?(?:few|couple\s+of|several)\s+drinks)\b",
-          r"(?:few|couple\s+of|two|three|four|several|some)\s+(?:whisk(?:ies|eys)|vodkas|gins"
-          r"|wines|beers|brandies|sherries|ciders|lagers|glasses\s+of\s+wine)\b",
+          rf"(?:few|couple\s+of|two|three|four|several|some)\s+(?:{_ALCOHOL_PLURAL}"
+          r"|glasses\s+of\s+wine)\b",
           requires=_SEDATIVE),
     _rule(AB, HIGH, "injury suggesting abuse",
           r"(?:look|looks|looked|like|consistent\s+with|suggestive\s+of|typical\s+of)\s+"
@@ -871,10 +876,6 @@ BENIGN_CONTEXT: dict[CrisisCategory, re.Pattern[str]] = {
              r"on\s+(?:the|a)\s+(?:\w+\s+)?(?:tin|can|paper|glass|kettle|oven|door|table|iron)"),
 }  # fmt: skip
 
-# Rules whose matches no accidental context explains away: "belt round my neck … tied it
-# on the door handle" is not a hand caught on a door (a holdout_v8 miss).
-NEVER_INNOCENT: frozenset[str] = frozenset({"ligature or hanging attempt"})
-
 # Threats spoken in sleep ("sleep-talking, heard saying 'I'll kill him'") are not intent.
 ASLEEP: re.Pattern[str] = _any(
     r"sleep[-\s]?talk\w*",
@@ -935,7 +936,9 @@ TIME_CAPS: tuple[tuple[re.Pattern[str], CrisisLevel, CrisisLevel | None], ...] =
     # (marker, cap for most categories, cap for medical emergencies)
     (_DISTANT, LOW, None),
     (_MONTHS, MEDIUM, None),
-    (_CLOSED, CRITICAL, None),  # medical events only: other categories keep their level
+    # Drops medical events; other categories keep their level but count as past (no
+    # escalation for means at hand).
+    (_CLOSED, CRITICAL, None),
     (_RECENT, HIGH, HIGH),
 )
 # Words that put the danger back in the present despite a time marker
