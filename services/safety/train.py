@@ -14,10 +14,11 @@ the crisis words away) on the pool reaches ``TARGET_CV_RECALL``: recall is bough
 precision on purpose, because the service exists to find the urgent messages. Nothing
 held out is used to pick it.
 
-``tests/safety/blind_set.jsonl``, ``holdout_set.jsonl``, ``holdout_v3_set.jsonl`` and
-``holdout_v9.jsonl`` are held out and must never be added to ``TRAINING_SETS``; ``main``
-refuses them by name, and refuses ``holdout_v9.jsonl`` by content too (its SHA-256 is
-pinned in ``HELD_OUT_SHA256``, so a renamed copy is refused as well). ``holdout_v4.jsonl``
+``tests/safety/blind_set.jsonl``, ``holdout_set.jsonl``, ``holdout_v3_set.jsonl``,
+``holdout_v9.jsonl`` and ``holdout_v10.jsonl`` are held out and must never be added to
+``TRAINING_SETS``; ``main`` refuses them by name, and refuses v9 and v10 by content too
+(their SHA-256 digests are pinned in ``HELD_OUT_SHA256``, so a renamed copy is refused as
+well). ``holdout_v4.jsonl``
 to ``holdout_v8.jsonl`` were held out until each had been scored once; they are now in the
 training pool.
 """
@@ -57,12 +58,21 @@ TRAINING_SETS = (
     ROOT / "tests/safety/holdout_v8.jsonl",  # held out until scored once, then trained on
 )
 HELD_OUT = frozenset(
-    {"blind_set.jsonl", "holdout_set.jsonl", "holdout_v3_set.jsonl", "holdout_v9.jsonl"}
+    {
+        "blind_set.jsonl",
+        "holdout_set.jsonl",
+        "holdout_v3_set.jsonl",
+        "holdout_v9.jsonl",
+        "holdout_v10.jsonl",
+    }
 )
 # Content digests of held-out sets: a file with one of these digests is refused whatever
-# its name. holdout_v9 was frozen at this digest before the model of its round was trained.
+# its name. Each was frozen at its digest before the model of its round was trained.
 HELD_OUT_SHA256 = frozenset(
-    {"2429c8b2f9211cda69f268ad2d4980b62cb070e215e98af342249d04cb42714b"}  # holdout_v9.jsonl
+    {
+        "2429c8b2f9211cda69f268ad2d4980b62cb070e215e98af342249d04cb42714b",  # holdout_v9.jsonl
+        "aa6a81539c885bd36292e01cfc5bc314469431537f2807f6af0dbc1119ae4e6c",  # holdout_v10.jsonl
+    }
 )
 TARGET_CV_RECALL = 0.97
 C_URGENT = 16.0  # inverse regularisation; picked by cross-validation on the pool

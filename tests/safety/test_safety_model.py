@@ -43,6 +43,7 @@ HOLDOUT_V6 = HERE / "holdout_v6.jsonl"  # trained on since it was scored once
 HOLDOUT_V7 = HERE / "holdout_v7.jsonl"  # trained on since it was scored once
 HOLDOUT_V8 = HERE / "holdout_v8.jsonl"  # trained on since it was scored once
 HOLDOUT_V9 = HERE / "holdout_v9.jsonl"
+HOLDOUT_V10 = HERE / "holdout_v10.jsonl"  # frozen before its round's model; not yet scored
 BLIND = HERE / "blind_set.jsonl"
 URGENT = (CrisisLevel.HIGH, CrisisLevel.CRITICAL)
 
@@ -130,11 +131,17 @@ def test_detector_with_missing_weights_fails_on_warm_up(tmp_path: Path) -> None:
 
 def test_held_out_sets_are_not_in_the_training_pool() -> None:
     assert not {path.name for path in TRAINING_SETS} & HELD_OUT
-    assert {HOLDOUT.name, HOLDOUT_V3.name, HOLDOUT_V9.name, BLIND.name} <= HELD_OUT
+    assert {
+        HOLDOUT.name,
+        HOLDOUT_V3.name,
+        HOLDOUT_V9.name,
+        HOLDOUT_V10.name,
+        BLIND.name,
+    } <= HELD_OUT
     assert {HOLDOUT_V4.name, HOLDOUT_V8.name} <= {path.name for path in TRAINING_SETS}
     held_out = {
         json.loads(line)["text"].strip().lower()
-        for path in (HOLDOUT, HOLDOUT_V3, HOLDOUT_V9, BLIND)
+        for path in (HOLDOUT, HOLDOUT_V3, HOLDOUT_V9, HOLDOUT_V10, BLIND)
         for line in path.read_text().splitlines()
         if line
     }
@@ -153,8 +160,8 @@ def _words(text: str) -> frozenset[str]:
 
 @pytest.mark.parametrize(
     ("path", "threshold"),
-    [(HOLDOUT_V9, 0.5)],
-    ids=["holdout_v9"],
+    [(HOLDOUT_V9, 0.5), (HOLDOUT_V10, 0.5)],
+    ids=["holdout_v9", "holdout_v10"],
 )
 def test_fresh_holdout_has_no_near_duplicate_in_the_training_pool(
     path: Path, threshold: float
@@ -179,14 +186,17 @@ def test_fresh_holdout_has_no_near_duplicate_in_the_training_pool(
         assert closest < threshold, sorted(words)
 
 
-def test_holdout_v9_is_frozen_and_refused_by_training(tmp_path: Path) -> None:
-    """v9 is unchanged since it was frozen, and training refuses it, renamed or not."""
-    digest = hashlib.sha256(HOLDOUT_V9.read_bytes()).hexdigest()
+@pytest.mark.parametrize("path", [HOLDOUT_V9, HOLDOUT_V10], ids=["holdout_v9", "holdout_v10"])
+def test_fresh_holdout_is_frozen_and_refused_by_training(path: Path, tmp_path: Path) -> None:
+    """A fresh holdout is unchanged since it was frozen, and training refuses it, renamed
+    or not."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert digest in HELD_OUT_SHA256
+    assert path.name in HELD_OUT
     with pytest.raises(SystemExit, match="held-out"):
-        _load([HOLDOUT_V9])
+        _load([path])
     renamed = tmp_path / "more_training.jsonl"
-    renamed.write_bytes(HOLDOUT_V9.read_bytes())
+    renamed.write_bytes(path.read_bytes())
     with pytest.raises(SystemExit, match="held-out"):
         _load([renamed])
 
