@@ -5,10 +5,12 @@ The heads are trained by ``services/safety/train.py`` and stored as plain number
 
 - ``urgent``: one binary head, P(HIGH or CRITICAL). It reads the embedding followed by
   TF-IDF word 1-2-gram features (``ngram_features``): the mean-pooled embedding blurs "hang
-  myself" and "hang the pictures", the word pairs do not. With ``blend_level`` (format 4)
-  the urgent probability is the mean of this head and the level head's P(HIGH) +
-  P(CRITICAL); that probability alone decides whether the message is urgent, against
-  ``threshold`` (chosen by cross-validation for recall, see train.py).
+  myself" and "hang the pictures", the word pairs do not. Format 5 adds TF-IDF character
+  2-5-grams inside word boundaries (``char_ngram_features``), which still match a word
+  through a typo, a suffix or text-speak ("overdosed", "od'd", "tabs"/"tablets").
+  With ``blend_level`` (format 4) the urgent probability is the mean of this head and
+  the level head's P(HIGH) + P(CRITICAL); that probability alone decides whether the
+  message is urgent, against ``threshold`` (chosen by cross-validation for recall, see train.py).
 - ``level``: a 5-way head (NONE..CRITICAL) on the same features as ``urgent``. It splits
   urgent messages into HIGH/CRITICAL and grades the others NONE/LOW/MEDIUM. (With the
   embedding alone it called messages with a means word, "tablets", "knife", CRITICAL too
@@ -69,8 +71,9 @@ __all__ = [
 ]
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "data" / "crisis_model.json"
-# 3: the level head reads the n-gram features too; 4: ``blend_level`` (see CrisisHeads).
-FORMAT_VERSION = 4
+# 3: the level head reads the n-gram features too; 4: ``blend_level`` (see CrisisHeads);
+# 5: character n-grams after the word n-grams.
+FORMAT_VERSION = 5
 # A category is reported when its head says at least this much.
 CATEGORY_THRESHOLD = 0.5
 
@@ -96,13 +99,15 @@ _NGRAM_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 class CrisisHeads:
     """The trained linear heads; shapes are checked by ``load_heads``.
 
-    With an empty ``ngram_vocabulary`` the urgent and level heads read the embedding alone.
+    The urgent and level heads read the embedding, then the word n-gram features, then the
+    character n-gram features times ``char_weight``; with an empty vocabulary a block is
+    left out.
     With ``blend_level`` the urgent probability compared with ``threshold`` is the mean of
     the urgent head and the level head's P(HIGH) + P(CRITICAL); without it, the urgent
     head alone.
     """
 
-    urgent_coef: Floats  # (EMBEDDING_DIM + len(ngram_vocabulary),)
+    urgent_coef: Floats  # (EMBEDDING_DIM + len(ngram_vocabulary) + len(char_vocabulary),)
     urgent_intercept: float
     threshold: float
     level_coef: Floats  # (5, EMBEDDING_DIM + len(ngram_vocabulary)), CrisisLevel order
@@ -112,14 +117,43 @@ class CrisisHeads:
     ngram_vocabulary: Mapping[str, int] = field(default_factory=dict)
     ngram_idf: Floats = field(default_factory=lambda: np.zeros(0))
     blend_level: bool = False
+    char_vocabulary: Mapping[str, int] = field(default_factory=dict)
+    char_idf: Floats = field(default_factory=lambda: np.zeros(0))
+    char_weight: float = 1.0
 
 
 def ngram_features(text: str, vocabulary: Mapping[str, int], idf: Floats) -> Floats:
     """TF-IDF of the word 1- and 2-grams of ``text`` as scikit-learn's ``TfidfVectorizer``
     (lowercase, default token pattern, ``sublinear_tf``, L2 norm) computes them."""
-    features = np.zeros(len(vocabulary))
     words = _NGRAM_TOKEN.findall(text.lower())
     grams = Counter(words + [f"{a} {b}" for a, b in itertools.pairwise(words)])
+    return _tfidf(grams, vocabulary, idf)
+
+
+# The shortest and longest character n-gram; training uses the same range.
+CHAR_NGRAM_RANGE = (2, 5)
+
+
+def char_ngram_features(text: str, vocabulary: Mapping[str, int], idf: Floats) -> Floats:
+    """TF-IDF of the character n-grams (``CHAR_NGRAM_RANGE``) of each lowercased word
+    padded with one space either side, as scikit-learn's ``TfidfVectorizer`` with
+    ``analyzer="char_wb"`` and ``sublinear_tf`` computes them (training checks that it
+    agrees). A padded word shorter than n gives itself once, as the longest n-gram."""
+    low, high = CHAR_NGRAM_RANGE
+    grams: Counter[str] = Counter()
+    for word in text.lower().split():
+        padded = f" {word} "
+        for n in range(low, high + 1):
+            if len(padded) <= n:
+                grams[padded] += 1  # too short for this n: counted once, then no longer n
+                break
+            grams.update(padded[start : start + n] for start in range(len(padded) - n + 1))
+    return _tfidf(grams, vocabulary, idf)
+
+
+def _tfidf(grams: Counter[str], vocabulary: Mapping[str, int], idf: Floats) -> Floats:
+    """Sublinear term frequency times idf over ``vocabulary``, L2-normalised."""
+    features = np.zeros(len(vocabulary))
     for gram, count in grams.items():
         index = vocabulary.get(gram)
         if index is not None:
@@ -145,6 +179,12 @@ def _array(raw: Any, shape: tuple[int, ...], what: str) -> Floats:
     return array
 
 
+def _strings(raw: Any, path: Path, what: str) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(gram, str) for gram in raw):
+        raise ModelLoadError(f"{path}: urgent {what} must be a list of strings")
+    return raw
+
+
 def load_heads(path: Path = DEFAULT_WEIGHTS) -> CrisisHeads:
     """Read the heads from ``path``. Raises ``ModelLoadError`` if absent or malformed."""
     try:
@@ -155,10 +195,9 @@ def load_heads(path: Path = DEFAULT_WEIGHTS) -> CrisisHeads:
         raise ModelLoadError(f"{path} is not a format-{FORMAT_VERSION} classifier file")
     try:
         levels, categories = len(CrisisLevel), len(CrisisCategory)
-        vocabulary = raw["urgent"]["ngrams"]
-        if not isinstance(vocabulary, list) or not all(isinstance(g, str) for g in vocabulary):
-            raise ModelLoadError(f"{path}: urgent ngrams must be a list of strings")
-        width = EMBEDDING_DIM + len(vocabulary)
+        vocabulary = _strings(raw["urgent"]["ngrams"], path, "ngrams")
+        chars = _strings(raw["urgent"]["char_ngrams"], path, "char_ngrams")
+        width = EMBEDDING_DIM + len(vocabulary) + len(chars)
         return CrisisHeads(
             urgent_coef=_array(raw["urgent"]["coef"], (width,), "urgent coef"),
             urgent_intercept=float(raw["urgent"]["intercept"]),
@@ -174,6 +213,9 @@ def load_heads(path: Path = DEFAULT_WEIGHTS) -> CrisisHeads:
             ngram_vocabulary={gram: index for index, gram in enumerate(vocabulary)},
             ngram_idf=_array(raw["urgent"]["idf"], (len(vocabulary),), "urgent idf"),
             blend_level=bool(raw["urgent"]["blend_level"]),
+            char_vocabulary={gram: index for index, gram in enumerate(chars)},
+            char_idf=_array(raw["urgent"]["char_idf"], (len(chars),), "urgent char idf"),
+            char_weight=float(raw["urgent"]["char_weight"]),
         )
     except (KeyError, TypeError) as error:
         raise ModelLoadError(f"{path} lacks a field: {error!r}") from error
@@ -182,7 +224,13 @@ def load_heads(path: Path = DEFAULT_WEIGHTS) -> CrisisHeads:
 def decide(heads: CrisisHeads, embedding: npt.NDArray[np.floating[Any]], text: str = "") -> Verdict:
     """Apply the heads to one embedding of ``text`` (the model input). Pure."""
     x = np.asarray(embedding, dtype=np.float64)
-    urgent_x = np.concatenate([x, ngram_features(text, heads.ngram_vocabulary, heads.ngram_idf)])
+    urgent_x = np.concatenate(
+        [
+            x,
+            ngram_features(text, heads.ngram_vocabulary, heads.ngram_idf),
+            heads.char_weight * char_ngram_features(text, heads.char_vocabulary, heads.char_idf),
+        ]
+    )
     p_urgent = float(_sigmoid(np.array(urgent_x @ heads.urgent_coef + heads.urgent_intercept)))
     p_level = _softmax(heads.level_coef @ urgent_x + heads.level_intercept)
     order = list(CrisisLevel)

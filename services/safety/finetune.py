@@ -69,8 +69,6 @@ from services.safety.train import (
     TRAINING_SETS,
     _fit,
     _load,
-    _urgent_features,
-    _vectorizer,
 )
 
 __all__ = [
@@ -89,6 +87,19 @@ __all__ = [
     "prepare_pool",
     "save_override",
 ]
+
+
+# The experiment's heads read the embedding and the word n-grams only (the features of
+# the round it was run in); the shipped heads also read character n-grams (train.py).
+def _vectorizer() -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+
+
+def _urgent_features(x: Any, vectorizer: Any, texts: Sequence[str]) -> Any:
+    return np.hstack([x, vectorizer.transform(texts).toarray()])
+
 
 _LAYERS = 6
 _HEADS = 12

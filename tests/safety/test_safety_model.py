@@ -22,6 +22,7 @@ from services.safety.classifier import (
     CrisisHeads,
     ModelDetector,
     RulesAndModelDetector,
+    char_ngram_features,
     decide,
     default_detector,
     load_heads,
@@ -42,7 +43,7 @@ HOLDOUT_V5 = HERE / "holdout_v5.jsonl"  # trained on since it was scored once
 HOLDOUT_V6 = HERE / "holdout_v6.jsonl"  # trained on since it was scored once
 HOLDOUT_V7 = HERE / "holdout_v7.jsonl"  # trained on since it was scored once
 HOLDOUT_V8 = HERE / "holdout_v8.jsonl"  # trained on since it was scored once
-HOLDOUT_V9 = HERE / "holdout_v9.jsonl"
+HOLDOUT_V9 = HERE / "holdout_v9.jsonl"  # trained on since it was scored once
 HOLDOUT_V10 = HERE / "holdout_v10.jsonl"  # frozen before its round's model; not yet scored
 BLIND = HERE / "blind_set.jsonl"
 URGENT = (CrisisLevel.HIGH, CrisisLevel.CRITICAL)
@@ -106,6 +107,7 @@ def test_tampered_weights_are_refused(tmp_path: Path) -> None:
         json.dumps({"format": 2, "urgent": {"ngrams": []}}),  # the older layout
         json.dumps({"format": 3, "urgent": {}}),
         json.dumps({"format": 3, "urgent": {"ngrams": [1, 2]}}),
+        json.dumps({"format": 4, "urgent": {"ngrams": []}}),  # before character n-grams
     ],
 )
 def test_malformed_classifier_files_are_refused(tmp_path: Path, content: str) -> None:
@@ -131,17 +133,11 @@ def test_detector_with_missing_weights_fails_on_warm_up(tmp_path: Path) -> None:
 
 def test_held_out_sets_are_not_in_the_training_pool() -> None:
     assert not {path.name for path in TRAINING_SETS} & HELD_OUT
-    assert {
-        HOLDOUT.name,
-        HOLDOUT_V3.name,
-        HOLDOUT_V9.name,
-        HOLDOUT_V10.name,
-        BLIND.name,
-    } <= HELD_OUT
-    assert {HOLDOUT_V4.name, HOLDOUT_V8.name} <= {path.name for path in TRAINING_SETS}
+    assert {HOLDOUT.name, HOLDOUT_V3.name, HOLDOUT_V10.name, BLIND.name} <= HELD_OUT
+    assert {HOLDOUT_V4.name, HOLDOUT_V9.name} <= {path.name for path in TRAINING_SETS}
     held_out = {
         json.loads(line)["text"].strip().lower()
-        for path in (HOLDOUT, HOLDOUT_V3, HOLDOUT_V9, HOLDOUT_V10, BLIND)
+        for path in (HOLDOUT, HOLDOUT_V3, HOLDOUT_V10, BLIND)
         for line in path.read_text().splitlines()
         if line
     }
@@ -160,20 +156,19 @@ def _words(text: str) -> frozenset[str]:
 
 @pytest.mark.parametrize(
     ("path", "threshold"),
-    [(HOLDOUT_V9, 0.5), (HOLDOUT_V10, 0.5)],
-    ids=["holdout_v9", "holdout_v10"],
+    [(HOLDOUT_V10, 0.5)],
+    ids=["holdout_v10"],
 )
 def test_fresh_holdout_has_no_near_duplicate_in_the_training_pool(
     path: Path, threshold: float
 ) -> None:
-    """No holdout_v9 message shares 50 % or more of its words with a training message.
+    """No holdout_v10 message shares 50 % or more of its words with a training message.
 
-    (v9 was checked once written against every other set: half of the larger message's
-    content words, or a character similarity of 0.7 with 30 % of them; a second blind
-    helper rewrote the 8 close ones, and then the 3 whose word sets overlapped a pool
-    message by 45 % or more, before it was frozen. The training messages written
-    in parallel were checked against v9 the same way and the close ones left out. v8, in
-    the pool since the holdout_v9 round, had been checked the same way.)"""
+    (v10 was checked once written against every other labelled set and within itself:
+    40 % of all words, half of the larger message's content words, or a character
+    similarity of 0.7 with 30 % of them; a third blind helper rewrote the 3 close ones
+    before it was frozen. v9 and v8, in the pool since, had been checked in their rounds
+    in much the same way.)"""
     held_out = [_words(json.loads(line)["text"]) for line in path.read_text().splitlines()]
     trained = [
         _words(json.loads(line)["text"])
@@ -186,7 +181,7 @@ def test_fresh_holdout_has_no_near_duplicate_in_the_training_pool(
         assert closest < threshold, sorted(words)
 
 
-@pytest.mark.parametrize("path", [HOLDOUT_V9, HOLDOUT_V10], ids=["holdout_v9", "holdout_v10"])
+@pytest.mark.parametrize("path", [HOLDOUT_V10], ids=["holdout_v10"])
 def test_fresh_holdout_is_frozen_and_refused_by_training(path: Path, tmp_path: Path) -> None:
     """A fresh holdout is unchanged since it was frozen, and training refuses it, renamed
     or not."""
@@ -276,6 +271,34 @@ def test_ngram_features_match_tfidf_arithmetic() -> None:
     raw = np.array([1.0 + np.log(2.0), 3.0, 0.0])  # sublinear tf times idf
     assert np.allclose(features, raw / np.linalg.norm(raw))
     assert not ngram_features("nothing known", vocabulary, idf).any()
+
+
+def test_char_ngram_features_stay_inside_padded_words() -> None:
+    """Each lowercased word is padded with a space either side and cut into 2- to 5-grams;
+    a padded word no longer than n gives itself once and no longer n-grams."""
+    grams = [" h", "hi", "i ", " hi", "hi ", " hi ", " a", "a ", " a ", "i a", "ove", "overd"]
+    vocabulary = {gram: index for index, gram in enumerate(grams)}
+    idf = np.ones(len(grams))
+    features = char_ngram_features("Hi HI a", vocabulary, idf)
+    twice, once = 1.0 + np.log(2.0), 1.0  # sublinear tf: "hi" is there twice
+    raw = np.array([twice] * 6 + [once] * 3 + [0.0, 0.0, 0.0])  # no "i a" across words
+    assert np.allclose(features, raw / np.linalg.norm(raw))
+    # A typo still shares most character n-grams with the word it misspells.
+    overdosed = char_ngram_features("overdosed", vocabulary, idf)
+    assert overdosed[vocabulary["ove"]] > 0 and overdosed[vocabulary["overd"]] > 0
+    assert char_ngram_features("ovrdosed", vocabulary, idf)[vocabulary["ove"]] == 0
+
+
+def test_char_ngram_weights_move_the_urgent_decision() -> None:
+    base = synthetic_heads(ngrams=1)
+    heads = dataclasses.replace(
+        base,
+        urgent_coef=np.concatenate([base.urgent_coef, [20.0]]),
+        char_vocabulary={"od'd": 0},
+        char_idf=np.ones(1),
+    )
+    assert decide(heads, unit(0.0), "she's od'd on her tabs").level >= CrisisLevel.HIGH
+    assert decide(heads, unit(0.0), "she's odd today").level < CrisisLevel.HIGH
 
 
 def test_ngram_weights_move_the_urgent_decision() -> None:
