@@ -110,7 +110,7 @@ class CrisisHeads:
     urgent_coef: Floats  # (EMBEDDING_DIM + len(ngram_vocabulary) + len(char_vocabulary),)
     urgent_intercept: float
     threshold: float
-    level_coef: Floats  # (5, EMBEDDING_DIM + len(ngram_vocabulary)), CrisisLevel order
+    level_coef: Floats  # (5, the urgent head's width), rows in CrisisLevel order
     level_intercept: Floats  # (5,)
     category_coef: Floats  # (len(CrisisCategory), EMBEDDING_DIM), rows in enum order
     category_intercept: Floats  # (len(CrisisCategory),)
@@ -145,7 +145,7 @@ def char_ngram_features(text: str, vocabulary: Mapping[str, int], idf: Floats) -
         padded = f" {word} "
         for n in range(low, high + 1):
             if len(padded) <= n:
-                grams[padded] += 1  # too short for this n: counted once, then no longer n
+                grams[padded] += 1  # shorter than n: itself, once; no longer n-grams
                 break
             grams.update(padded[start : start + n] for start in range(len(padded) - n + 1))
     return _tfidf(grams, vocabulary, idf)
