@@ -138,7 +138,7 @@ def char_ngram_features(text: str, vocabulary: Mapping[str, int], idf: Floats) -
     """TF-IDF of the character n-grams (``CHAR_NGRAM_RANGE``) of each lowercased word
     padded with one space either side, as scikit-learn's ``TfidfVectorizer`` with
     ``analyzer="char_wb"`` and ``sublinear_tf`` computes them (training checks that it
-    agrees). A padded word shorter than n gives itself once, as the longest n-gram."""
+    agrees). A padded word no longer than n gives itself once, and no longer n-grams."""
     low, high = CHAR_NGRAM_RANGE
     grams: Counter[str] = Counter()
     for word in text.lower().split():
